@@ -1,0 +1,229 @@
+"""Advanced Config: validation against its JSON Schema, and the mapping of one payload onto call fields."""
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from dialogs.calls import CANONICAL_STATUSES
+
+SCHEMA_PATH = Path(__file__).with_name("advanced_config.schema.json")
+
+TIME_FIELDS = ("timestamp", "started_at", "answered_at", "ended_at")
+NUMBER_FIELDS = ("duration", "sequence")
+TEXT_FIELDS = ("call_id", "caller_number", "callee_number", "operator_id", "recording_url")
+# The longest value each text field's column holds; anything longer is cut (and noted), never a crash.
+TEXT_LIMITS = {"call_id": 255, "caller_number": 64, "callee_number": 64, "operator_id": 255,
+               "recording_url": 2000, "status": 64, "direction": 32}
+CALL_FIELDS = {"status", "direction", "transcript_text", *TIME_FIELDS, *NUMBER_FIELDS, *TEXT_FIELDS}
+
+MISSING = object()
+
+
+class MappingError(ValueError):
+    """A payload that the channel's mapping cannot turn into a call event."""
+
+
+@cache
+def schema_validator():
+    return Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+
+
+def config_errors(config):
+    """Readable errors of an Advanced Config, each naming the failing path; empty when valid."""
+    errors = []
+    for error in schema_validator().iter_errors(config):
+        error = best_match([error]) if error.context else error
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        errors.append(f"{where}: {error.message}")
+    return sorted(errors)
+
+
+@dataclass
+class MappedEvent:
+    """One provider event in Connective's words: canonical fields, extra fields, and notes for the feed."""
+
+    fields: dict
+    extra: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # (key, text) pairs; the key makes a note idempotent
+
+    @property
+    def call_id(self):
+        return self.fields["call_id"]
+
+    def as_json(self):
+        return {"fields": self.fields, "extra": self.extra, "notes": [list(note) for note in self.notes]}
+
+
+class Mapping:
+    """A channel's Advanced Config, ready to map payloads. Build it from a validated config."""
+
+    def __init__(self, config):
+        self.field_mapping = config["field_mapping"]
+        self.status_mapping = config.get("status_mapping", {})
+        self.direction_mapping = config.get("direction_mapping", {})
+        self.recordings = {"enabled": False, "download": False, **config.get("recordings", {})}
+        self.transcription = {"enabled": False, "source": "provider", **config.get("transcription", {})}
+
+    @property
+    def has_status(self):
+        """Without a status field, every event is a whole call (one webhook per call)."""
+        return "status" in self.field_mapping
+
+    def map(self, payload):
+        event = MappedEvent(fields={})
+        direction = self._direction(payload, event)
+        for name, source in self.field_mapping.items():
+            if name == "direction":
+                continue
+            value = resolve_source(payload, source, direction)
+            if value is MISSING:
+                continue
+            if name in CALL_FIELDS:
+                self._set_call_field(event, name, value)
+            else:
+                event.extra[name] = value
+        if direction is not None:
+            event.fields["direction"] = direction
+        if not event.fields.get("call_id"):
+            raise MappingError(missing_path_message("call_id", self.field_mapping["call_id"], payload))
+        if len(event.fields["call_id"]) > TEXT_LIMITS["call_id"]:
+            raise MappingError(f"call_id: longer than {TEXT_LIMITS['call_id']} characters")
+        for name, limit in TEXT_LIMITS.items():
+            value = event.fields.get(name)
+            if isinstance(value, str) and len(value) > limit:
+                event.fields[name] = value[:limit]
+                event.notes.append((f"too-long:{name}", f"{name}: longer than {limit} characters; cut."))
+        return event
+
+    def _direction(self, payload, event):
+        source = self.field_mapping.get("direction")
+        value = MISSING if source is None else resolve_source(payload, source, None)
+        if value is MISSING:
+            return None
+        mapped = self.direction_mapping.get(mapping_key(value))
+        if mapped:
+            return mapped
+        if value in ("in", "out"):
+            return value
+        event.notes.append((f"unmapped-direction:{value}", f"Direction '{value}' is not in direction_mapping; kept as sent."))
+        return str(value)
+
+    def _set_call_field(self, event, name, value):
+        if name == "status":
+            event.fields["status"] = self._status(value, event)
+        elif name in TIME_FIELDS:
+            moment = parse_time(value)
+            if moment is None:
+                event.notes.append((f"bad-time:{name}:{value}", f"{name}: '{value}' is not a time; ignored."))
+            else:
+                event.fields[name] = moment.isoformat()
+        elif name in NUMBER_FIELDS:
+            number = parse_number(value)
+            if number is None:
+                event.notes.append((f"bad-number:{name}:{value}", f"{name}: '{value}' is not a number; ignored."))
+            else:
+                event.fields[name] = number
+        elif name == "transcript_text":
+            event.fields[name] = value
+        elif isinstance(value, (dict, list)):
+            event.notes.append((f"not-text:{name}", f"{name}: expected a single value, got {type(value).__name__}; ignored."))
+        else:
+            event.fields[name] = str(value).strip()
+
+    def _status(self, value, event):
+        mapped = self.status_mapping.get(mapping_key(value))
+        if mapped:
+            return mapped
+        if value in CANONICAL_STATUSES:
+            return value
+        event.notes.append((f"unmapped-status:{value}", f"Status '{value}' is not in status_mapping; kept as sent."))
+        return str(value)
+
+
+def mapping_key(value):
+    """Config keys are strings: booleans are written "true"/"false"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def resolve_source(payload, source, direction):
+    """The value a field_mapping entry points at: a path, a list of paths, or paths keyed by direction."""
+    if isinstance(source, dict):
+        if direction not in source:
+            return MISSING
+        source = source[direction]
+    for path in [source] if isinstance(source, str) else source:
+        value = resolve_path(payload, path)
+        if value is not MISSING and value is not None and value != "":
+            return value
+    return MISSING
+
+
+def resolve_path(data, path):
+    """`a`, `a.b` or `items.0.b` (negative indexes count from the end); a key may itself hold dots."""
+    if isinstance(data, dict) and path in data:
+        return data[path]
+    node = data
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.lstrip("-").isdigit() and part.isascii():
+            index = int(part)
+            if not -len(node) <= index < len(node):
+                return MISSING
+            node = node[index]
+        else:
+            return MISSING
+    return node
+
+
+def missing_path_message(name, source, payload):
+    keys = ", ".join(f"'{key}'" for key in list(payload)[:20]) if isinstance(payload, dict) else "no keys"
+    return f"field_mapping.{name}: {json.dumps(source)} is not in the payload; the payload has {keys}"
+
+
+def parse_number(value):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        if not number.is_finite():
+            return None
+    else:
+        return None
+    number = float(number)
+    if not math.isfinite(number):
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def parse_time(value):
+    """ISO 8601, or epoch seconds or milliseconds; a time without a zone is taken as UTC."""
+    number = parse_number(value)
+    if number is not None:
+        if number > 10**11:
+            number /= 1000
+        try:
+            return datetime.fromtimestamp(number, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,254 @@
+import hmac
+import secrets
+import uuid
+from datetime import timedelta
+from functools import cached_property
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from . import presets
+from .mapping import Mapping, MappingError, config_errors
+from .parsing import BodyError, parse_events
+
+
+def new_token():
+    return secrets.token_urlsafe(32)
+
+
+def default_advanced_config():
+    """The example of seed 000: a provider that sends one event per call with a final status."""
+    return {
+        "field_mapping": {
+            "call_id": "call_id",
+            "caller_number": "caller",
+            "callee_number": "callee",
+            "operator_id": "manager_id",
+            "status": "status",
+            "direction": "direction",
+            "duration": "call_duration",
+            "recording_url": "recording_url",
+            "transcript_text": "transcript",
+        },
+        "status_mapping": {"PROPER": "answered", "MISSED": "missed"},
+        "direction_mapping": {"in": "in", "out": "out"},
+        "recordings": {"enabled": True, "download": False},
+        "transcription": {"enabled": True, "source": "provider"},
+    }
+
+
+class Bot(models.Model):
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class TelephonyChannel(models.Model):
+    """A provider's connection to a bot: where its webhooks arrive and how their fields are read."""
+
+    class DataFormat(models.TextChoices):
+        JSON = "json", "JSON"
+        FORM = "form", "Form-urlencoded"
+
+    class EnrichErrorAction(models.TextChoices):
+        SKIP = "skip", "Do not assign or auto-transcribe"
+        ASSIGN_ADMIN = "assign_admin", "Assign administrator and run auto-transcription"
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="channels")
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField("active", default=True)
+    webhook_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    token = models.CharField("webhook token", max_length=100, default=new_token, editable=False)
+    data_format = models.CharField(max_length=8, choices=DataFormat.choices, default=DataFormat.JSON)
+    advanced_config = models.JSONField(default=default_advanced_config)
+    default_country_code = models.CharField(
+        max_length=5,
+        blank=True,
+        validators=[RegexValidator(r"^\+[1-9][0-9]{0,2}$", "Write the country code as + and 1 to 3 digits: +380.")],
+        help_text="Numbers without a country code are read as this country's, e.g. +380 for Ukraine.",
+    )
+    enrich_action = models.ForeignKey(
+        "actions.Action",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="channels",
+        verbose_name="webhook enrich action",
+    )
+    enrich_error_action = models.CharField(
+        max_length=16, choices=EnrichErrorAction.choices, default=EnrichErrorAction.SKIP
+    )
+    auto_transcription = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["bot__name", "name"]
+
+    def __str__(self):
+        return f"{self.bot} / {self.name}"
+
+    @classmethod
+    def from_preset(cls, bot, name, slug, **fields):
+        preset = presets.load(slug)
+        return cls.objects.create(
+            bot=bot,
+            name=name,
+            data_format=preset["data_format"],
+            default_country_code=preset["default_country_code"],
+            advanced_config=preset["advanced_config"],
+            **fields,
+        )
+
+    def clean(self):
+        errors = config_errors(self.advanced_config)
+        if errors:
+            raise ValidationError({"advanced_config": errors})
+
+    @property
+    def webhook_url(self):
+        return settings.PUBLIC_BASE_URL + reverse("telephony-webhook", args=[self.webhook_id])
+
+    @cached_property
+    def mapping(self):
+        return Mapping(self.advanced_config)
+
+    def accepts_token(self, presented):
+        return bool(presented) and hmac.compare_digest(presented.encode(), self.token.encode())
+
+    def regenerate_token(self):
+        self.token = new_token()
+        self.save(update_fields=["token"])
+
+
+class RawEvent(models.Model):
+    """One webhook delivery exactly as received. The row is also the work queue: workers claim rows
+    whose `available_at` has come, so an acknowledged event never depends on a broker."""
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSING = "processing", "Processing"
+        PROCESSED = "processed", "Processed"
+        DUPLICATE = "duplicate", "Duplicate"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+
+    channel = models.ForeignKey(TelephonyChannel, on_delete=models.CASCADE, related_name="raw_events")
+    received_at = models.DateTimeField(default=timezone.now)
+    content_type = models.CharField(max_length=200, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    body = models.BinaryField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
+    available_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["channel", "-received_at"], name="rawevent_channel_log"),
+            models.Index(
+                fields=["available_at"], name="rawevent_queue", condition=models.Q(available_at__isnull=False)
+            ),
+        ]
+
+    def __str__(self):
+        return f"event {self.pk} on {self.channel_id} ({self.state})"
+
+    @classmethod
+    def receive(cls, channel, body, content_type="", headers=None, remote_addr=None):
+        """Store a delivery: queued for processing, or rejected with the reason when it cannot be."""
+        event = cls(channel=channel, body=body, content_type=content_type, headers=headers or {}, remote_addr=remote_addr)
+        if not channel.is_active:
+            event.reject(f"channel '{channel.name}' is inactive: activate it in the admin to accept calls")
+        else:
+            try:
+                parse_events(body, content_type, channel.data_format)
+            except BodyError as exc:
+                event.reject(str(exc))
+            else:
+                event.available_at = event.received_at
+        event.save(force_insert=True)
+        return event
+
+    def reject(self, reason):
+        self.state, self.error, self.available_at = self.State.REJECTED, reason, None
+
+    @property
+    def is_rejected(self):
+        return self.state == self.State.REJECTED
+
+    def payloads(self):
+        return parse_events(bytes(self.body), self.content_type, self.channel.data_format)
+
+    def process(self):
+        """Merge every event in the body into its call's dialog. Safe to run again: nothing doubles."""
+        from dialogs.models import Dialog
+
+        errors, merged = [], 0
+        for position, payload in enumerate(self.payloads()):
+            try:
+                mapped = self.channel.mapping.map(payload)
+            except MappingError as exc:
+                errors.append(str(exc) if position == 0 else f"event {position}: {exc}")
+                continue
+            merged += Dialog.merge_event(self, position, payload, mapped)
+        if errors:
+            self.finish(self.State.FAILED, "; ".join(errors))
+        else:
+            self.finish(self.State.PROCESSED if merged else self.State.DUPLICATE)
+
+    def finish(self, state, error=""):
+        self.state, self.error, self.available_at, self.processed_at = state, error, None, timezone.now()
+        self.save(update_fields=["state", "error", "available_at", "processed_at"])
+
+    def fail_attempt(self, error):
+        """A transient failure: try again later with backoff, up to EVENT_MAX_ATTEMPTS attempts."""
+        if self.attempts >= settings.EVENT_MAX_ATTEMPTS:
+            self.finish(self.State.FAILED, f"gave up after {self.attempts} attempts: {error}")
+            return
+        self.state, self.error = self.State.RECEIVED, error
+        self.available_at = timezone.now() + timedelta(seconds=10 * 2 ** self.attempts)
+        self.save(update_fields=["state", "error", "available_at"])
+
+    def requeue(self):
+        """Process this event again (after the mapping was fixed); dialogs are updated, never doubled."""
+        self.state, self.error, self.attempts, self.available_at = self.State.RECEIVED, "", 0, timezone.now()
+        self.save(update_fields=["state", "error", "attempts", "available_at"])
+
+    @classmethod
+    @transaction.atomic
+    def claim(cls, limit):
+        """Take up to `limit` events off the queue for this worker; an event whose worker died comes back
+        when its lease runs out."""
+        now = timezone.now()
+        rows = list(
+            cls.objects.select_for_update(skip_locked=True)
+            .filter(available_at__lte=now)
+            .order_by("available_at", "id")
+            .values_list("id", "attempts")[:limit]
+        )
+        exhausted = [pk for pk, attempts in rows if attempts >= settings.EVENT_MAX_ATTEMPTS]
+        if exhausted:
+            cls.objects.filter(id__in=exhausted).update(
+                state=cls.State.FAILED,
+                available_at=None,
+                processed_at=now,
+                error=f"gave up: the worker stopped while processing it {settings.EVENT_MAX_ATTEMPTS} times",
+            )
+        ids = [pk for pk, attempts in rows if attempts < settings.EVENT_MAX_ATTEMPTS]
+        lease_end = now + timedelta(seconds=settings.EVENT_LEASE_SECONDS)
+        cls.objects.filter(id__in=ids).update(
+            state=cls.State.PROCESSING, available_at=lease_end, attempts=models.F("attempts") + 1
+        )
+        return list(cls.objects.filter(id__in=ids).select_related("channel").order_by("id"))

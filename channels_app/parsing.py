@@ -1,0 +1,108 @@
+"""Turns a webhook body (JSON or form-urlencoded) into a list of event objects."""
+
+import json
+import re
+from urllib.parse import parse_qsl
+
+MAX_FORM_FIELDS = 1000
+FORM_KEY_PART = re.compile(r"\[([^\[\]]*)\]")
+
+
+class BodyError(ValueError):
+    """The body cannot be read as events; the message tells the sender what is wrong."""
+
+
+def body_format(content_type, default_format):
+    """'json' or 'form': the request's Content-Type wins, the channel's setting decides otherwise."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return "json"
+    if media_type == "application/x-www-form-urlencoded":
+        return "form"
+    return default_format
+
+
+def charset_of(content_type):
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
+def parse_events(body, content_type, default_format):
+    """The events in a body: a JSON object, a JSON array of objects, or one form-encoded object."""
+    charset = charset_of(content_type)
+    if charset not in (None, "utf-8", "utf8"):
+        raise BodyError(f"unsupported charset '{charset}': send UTF-8")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BodyError(f"body is not valid UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise BodyError("body is empty")
+    if body_format(content_type, default_format) == "json":
+        return _json_events(text)
+    return [_form_event(text)]
+
+
+def _json_events(text):
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BodyError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise BodyError("invalid JSON: nested too deeply") from None
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        return data
+    raise BodyError("JSON body must be an object or a non-empty array of objects")
+
+
+def _form_event(text):
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError as exc:
+        raise BodyError(f"invalid form body: {exc}") from None
+    event = {}
+    for key, value in pairs:
+        _put(event, _key_parts(key), value)
+    return _lists_from_numbered_keys(event)
+
+
+def _key_parts(key):
+    """`callDetails[historyData][0][billsec]` -> ['callDetails', 'historyData', '0', 'billsec']."""
+    head, bracket, rest = key.partition("[")
+    if not bracket or not head:
+        return [key]
+    tail = "[" + rest
+    parts = FORM_KEY_PART.findall(tail)
+    if "".join(f"[{p}]" for p in parts) != tail:
+        return [key]  # not PHP bracket notation after all: keep the key as sent
+    return [head, *parts]
+
+
+def _put(node, parts, value):
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if part == "":  # `a[]=x` appends
+            part = str(len(node))
+        if last:
+            node[part] = value  # a repeated key: the last value wins
+        else:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+
+
+def _lists_from_numbered_keys(node):
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _lists_from_numbered_keys(value) for key, value in node.items()}
+    if converted and all(key.isascii() and key.isdigit() for key in converted):
+        indexes = sorted(int(key) for key in converted)
+        if indexes == list(range(len(indexes))):
+            return [converted[str(i)] for i in indexes]
+    return converted

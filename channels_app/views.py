@@ -1,0 +1,92 @@
+import base64
+import binascii
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .models import RawEvent, TelephonyChannel
+
+SECRET_HEADERS = {"authorization", "cookie", "x-webhook-token", "proxy-authorization"}
+MAX_KEPT_HEADERS = 50
+
+
+@csrf_exempt
+@require_POST
+def telephony_webhook(request, webhook_id):
+    """Authenticate, store, answer. Everything else happens in the worker."""
+    try:
+        return accept_delivery(request, webhook_id)
+    except DatabaseError:
+        # Our own trouble: a 5xx makes the provider retry later instead of dropping the call.
+        response = error(503, "temporarily unable to store the event; retry later")
+        response["Retry-After"] = "30"
+        return response
+
+
+def accept_delivery(request, webhook_id):
+    channel = TelephonyChannel.objects.filter(webhook_id=webhook_id).first()
+    if channel is None:
+        return error(404, "unknown webhook")
+    if not channel.accepts_token(presented_token(request)):
+        return error(401, "missing or wrong webhook token")
+    declared_length = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared_length.isdigit() or int(declared_length) > settings.WEBHOOK_MAX_BODY_BYTES:
+        return too_large()
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return too_large()
+    event = RawEvent.receive(
+        channel,
+        body,
+        content_type=request.META.get("CONTENT_TYPE", ""),
+        headers=kept_headers(request),
+        remote_addr=request.META.get("REMOTE_ADDR") or None,
+    )
+    if event.is_rejected:
+        status = 400 if channel.is_active else 403
+        return JsonResponse({"error": event.error, "event_id": event.pk}, status=status)
+    return JsonResponse({"status": "accepted", "event_id": event.pk}, status=202)
+
+
+def presented_token(request):
+    """The token from ?token=, X-Webhook-Token, Authorization: Bearer, or Basic auth's password."""
+    # Read the query string ourselves: request.GET decodes it with the body's declared charset, which a
+    # hostile sender controls (charset=bz2_codec makes Django raise).
+    query = parse_qs(request.META.get("QUERY_STRING", ""), max_num_fields=100, errors="replace")
+    if query.get("token"):
+        return query["token"][0]
+    if request.headers.get("X-Webhook-Token"):
+        return request.headers["X-Webhook-Token"]
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2]
+    return None
+
+
+def kept_headers(request):
+    """The request's headers for the event log, without credentials."""
+    kept = {}
+    for name, value in request.headers.items():
+        if name.lower() not in SECRET_HEADERS and len(kept) < MAX_KEPT_HEADERS:
+            kept[name] = value[:1000]
+    return kept
+
+
+def too_large():
+    return error(413, f"body larger than {settings.WEBHOOK_MAX_BODY_BYTES} bytes")
+
+
+def error(status, message):
+    return JsonResponse({"error": message}, status=status)

@@ -1,0 +1,63 @@
+"""The event worker: claims stored webhook events in batches and merges them into dialogs.
+
+Run any number of workers (`manage.py process_events`) against one database: each claims its own
+rows, and a worker that dies leaves its claimed rows to come back when their lease runs out.
+"""
+
+import logging
+import time
+
+from django.db import close_old_connections
+
+from dialogs.models import Dialog
+
+from .models import RawEvent
+from .parsing import BodyError
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 50
+
+
+def process_batch(limit=BATCH_SIZE):
+    """Claim and process up to `limit` events; the number processed."""
+    events = RawEvent.claim(limit)
+    for event in events:
+        process_one(event)
+    return len(events)
+
+
+def process_one(event):
+    try:
+        event.process()
+    except BodyError as exc:
+        event.finish(RawEvent.State.FAILED, str(exc))
+    except Exception as exc:  # the worker survives anything one event does, and records it
+        log.exception("event %s failed (attempt %s)", event.pk, event.attempts)
+        event.fail_attempt(f"{type(exc).__name__}: {exc}")
+
+
+def drain(limit=BATCH_SIZE):
+    """Process until the queue has nothing available now; the number processed."""
+    total = 0
+    while count := process_batch(limit):
+        total += count
+    return total
+
+
+def run(stop, poll_interval=0.2, sweep_interval=60):
+    """Work until `stop()` is true: process what is queued, sleep briefly when idle, sweep now and then."""
+    next_sweep = 0.0
+    while not stop():
+        close_old_connections()
+        try:
+            if time.monotonic() >= next_sweep:
+                swept = Dialog.complete_stale()
+                if swept:
+                    log.info("completed %s calls whose final event never came", swept)
+                next_sweep = time.monotonic() + sweep_interval
+            if process_batch() == 0:
+                time.sleep(poll_interval)
+        except Exception:  # the database went away, say: keep trying, the events wait in their table
+            log.exception("worker loop failed; retrying")
+            time.sleep(min(5, poll_interval * 10))

@@ -1,0 +1,37 @@
+import codecs
+import json
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connective.settings")
+
+
+def refuse_non_text_charsets(app):
+    """Answer 400 to a body that declares a charset which is no text encoding (`charset=bz2_codec`).
+
+    Django adopts any charset Python has a codec for and then fails to decode the query string with it,
+    which would be a 500 before any of our code runs.
+    """
+
+    def guarded(environ, start_response):
+        for param in environ.get("CONTENT_TYPE", "").split(";")[1:]:
+            name, _, value = param.partition("=")
+            charset = value.strip().strip('"')
+            if name.strip().lower() == "charset" and not is_text_encoding(charset):
+                body = json.dumps({"error": f"unsupported charset '{charset[:40]}': send UTF-8"}).encode()
+                start_response("400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                return [body]
+        return app(environ, start_response)
+
+    return guarded
+
+
+def is_text_encoding(name):
+    try:
+        return codecs.lookup(name)._is_text_encoding
+    except LookupError:
+        return True  # Django ignores charsets it does not know
+
+
+application = refuse_non_text_charsets(get_wsgi_application())

@@ -1,0 +1,27 @@
+from django.contrib import admin
+
+from .models import Dialog, FeedMessage, Topic
+
+
+@admin.register(Topic)
+class TopicAdmin(admin.ModelAdmin):
+    list_display = ["alias", "name"]
+    search_fields = ["alias", "name"]
+
+
+class FeedMessageInline(admin.TabularInline):
+    model = FeedMessage
+    extra = 0
+    fields = ["created_at", "text"]
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Dialog)
+class DialogAdmin(admin.ModelAdmin):
+    list_display = ["call_id", "channel", "direction", "status", "caller_number", "callee_number", "duration",
+                    "started_at", "operator", "is_test", "completed_at"]
+    list_filter = ["channel", "direction", "status", "is_test"]
+    search_fields = ["call_id", "caller_number", "callee_number"]
+    raw_id_fields = ["operator"]
+    inlines = [FeedMessageInline]

@@ -1,0 +1,250 @@
+import hashlib
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from .calls import CallEventView, fold
+from .numbers import to_e164
+
+
+class Topic(models.Model):
+    """What a call is about; enrichment names it by alias."""
+
+    alias = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Dialog(models.Model):
+    """One call on one channel, however many events the provider sent for it."""
+
+    channel = models.ForeignKey("channels_app.TelephonyChannel", on_delete=models.CASCADE, related_name="dialogs")
+    call_id = models.CharField(max_length=255)
+    direction = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=64, blank=True)
+    caller_number = models.CharField(max_length=64, blank=True)
+    callee_number = models.CharField(max_length=64, blank=True)
+    caller_number_valid = models.BooleanField(default=True, help_text="False: not a valid number, kept as sent.")
+    callee_number_valid = models.BooleanField(default=True, help_text="False: not a valid number, kept as sent.")
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    recording_url = models.URLField(max_length=2000, blank=True)
+    transcript = models.TextField(blank=True)
+    operator_ref = models.CharField(
+        "operator as sent", max_length=255, blank=True, help_text="The provider's operator id (an email)."
+    )
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="dialogs"
+    )
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL, related_name="dialogs")
+    is_test = models.BooleanField(default=False)
+    extra = models.JSONField(default=dict, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True, help_text="When the call's last event came.")
+    completed_by_sweep = models.BooleanField(default=False)
+    last_event_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["channel", "call_id"], name="dialog_one_per_call")]
+        indexes = [
+            models.Index(
+                fields=["last_event_at"], name="dialog_incomplete", condition=models.Q(completed_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.call_id} ({self.status or 'in progress'})"
+
+    @property
+    def is_complete(self):
+        return self.completed_at is not None
+
+    @classmethod
+    def merge_event(cls, raw_event, position, payload, mapped):
+        """Merge one mapped provider event into its call's dialog: the one way events become dialogs.
+
+        Returns False when the event was already merged from another delivery (a provider's retry).
+        Events of one call are serialised by a lock on the dialog row, so parallel workers never make
+        two dialogs nor lose an update.
+        """
+        channel = raw_event.channel
+        fingerprint = fingerprint_of(payload)
+        with transaction.atomic():
+            dialog = cls.locked_for_call(channel, mapped.call_id)
+            event = CallEvent.objects.filter(channel=channel, fingerprint=fingerprint).first()
+            if event and (event.raw_event_id, event.position) != (raw_event.pk, position):
+                return False
+            moved_from = event.dialog_id if event and event.dialog_id != dialog.pk else None
+            event = event or CallEvent(channel=channel, fingerprint=fingerprint, raw_event=raw_event, position=position)
+            event.take(dialog, payload, mapped)
+            for key, text in mapped.notes:
+                dialog.note(key, text)
+            dialog.rebuild()
+            if moved_from:
+                cls.objects.select_for_update().get(pk=moved_from).rebuild_or_delete()
+        return True
+
+    @classmethod
+    def locked_for_call(cls, channel, call_id):
+        calls = cls.objects.select_for_update()
+        try:
+            return calls.get(channel=channel, call_id=call_id)
+        except cls.DoesNotExist:
+            pass
+        try:
+            with transaction.atomic():
+                return cls.objects.create(channel=channel, call_id=call_id)
+        except IntegrityError:  # another worker created it a moment ago
+            return calls.get(channel=channel, call_id=call_id)
+
+    def rebuild(self):
+        """Recompute the dialog from all its events, so arrival order and replays never matter."""
+        events = [event.view() for event in self.events.all()]
+        mapping = self.channel.mapping
+        state = fold(events, one_event_per_call=not mapping.has_status, swept=self.completed_by_sweep)
+        self.direction, self.status = state.direction or "", state.status
+        self.duration, self.extra = state.duration, state.extra
+        self.started_at, self.answered_at, self.ended_at = state.started_at, state.answered_at, state.ended_at
+        self.caller_number, self.caller_number_valid = self.normalised_number("caller", state.caller_number)
+        self.callee_number, self.callee_number_valid = self.normalised_number("callee", state.callee_number)
+        if mapping.recordings["enabled"]:
+            self.recording_url = state.recording_url
+        if mapping.transcription["enabled"] and mapping.transcription["source"] == "provider":
+            self.transcript = transcript_text(state.transcript)
+        self.assign_operator(state.operator_id)
+        self.last_event_at = max((event.received_at for event in events), default=self.last_event_at)
+        if state.is_complete and not self.completed_at:
+            self.completed_at = timezone.now()
+        self.save()
+
+    def rebuild_or_delete(self):
+        """After an event moved to another call (a fixed mapping), rebuild what is left, or drop an empty shell."""
+        if self.events.exists():
+            self.rebuild()
+        else:
+            self.delete()
+
+    def normalised_number(self, party, number):
+        if not number:
+            return "", True
+        e164 = to_e164(number, self.channel.default_country_code)
+        if e164:
+            return e164, True
+        self.note(f"bad-number:{party}:{number}", f"The {party} number '{number}' is not a valid phone number; kept as sent.")
+        return number, False
+
+    def assign_operator(self, operator_ref):
+        if operator_ref == self.operator_ref and (self.operator_id or not operator_ref):
+            return
+        from accounts.models import User
+
+        self.operator_ref = operator_ref or ""
+        self.operator = User.objects.active_by_email(operator_ref)
+        if operator_ref and self.operator is None:
+            self.note(
+                f"operator-not-found:{operator_ref}",
+                f"No active user has the email '{operator_ref}'; the dialog is left unassigned.",
+            )
+
+    def note(self, key, text):
+        """Add a service message to the feed once, however often the same thing is noticed."""
+        if len(key) > 255:
+            key = key[:190] + hashlib.sha256(key.encode()).hexdigest()
+        FeedMessage.objects.get_or_create(dialog=self, key=key, defaults={"text": text})
+
+    def feed(self):
+        """The call's events and the service messages, oldest first."""
+        entries = [(event.received_at, "event", event) for event in self.events.all()]
+        entries += [(message.created_at, "service", message) for message in self.messages.all()]
+        return sorted(entries, key=lambda entry: entry[0])
+
+    @classmethod
+    def complete_stale(cls, now=None):
+        """Complete calls whose terminal event never came, so no call stays invisible."""
+        now = now or timezone.now()
+        timeout = settings.CALL_COMPLETION_TIMEOUT
+        stale = cls.objects.filter(completed_at__isnull=True, last_event_at__lt=now - timedelta(seconds=timeout))
+        completed = 0
+        for pk in stale.values_list("pk", flat=True)[:500]:
+            with transaction.atomic():
+                dialog = cls.objects.select_for_update().filter(pk=pk, completed_at__isnull=True).first()
+                if dialog is None:
+                    continue
+                dialog.completed_by_sweep = True
+                dialog.note(
+                    "completed-by-sweep",
+                    f"No final event arrived within {timeout // 60} minutes; the call was completed as it stood.",
+                )
+                dialog.rebuild()
+                completed += 1
+        return completed
+
+
+def fingerprint_of(payload):
+    """Two deliveries of the same provider event carry the same payload; key order does not matter."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def transcript_text(transcript):
+    if transcript in (None, ""):
+        return ""
+    return transcript if isinstance(transcript, str) else json.dumps(transcript, ensure_ascii=False)
+
+
+class CallEvent(models.Model):
+    """One provider event of a call, as mapped: the call's timeline, and what its dialog is folded from."""
+
+    dialog = models.ForeignKey(Dialog, on_delete=models.CASCADE, related_name="events")
+    channel = models.ForeignKey("channels_app.TelephonyChannel", on_delete=models.CASCADE, related_name="+")
+    raw_event = models.ForeignKey("channels_app.RawEvent", on_delete=models.CASCADE, related_name="call_events")
+    position = models.PositiveIntegerField(default=0, help_text="Index of the event in its delivery's body.")
+    fingerprint = models.CharField(max_length=64)
+    payload = models.JSONField()
+    fields = models.JSONField(default=dict)
+    extra = models.JSONField(default=dict)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["channel", "fingerprint"], name="callevent_once_per_channel")]
+
+    def take(self, dialog, payload, mapped):
+        self.dialog, self.payload, self.fields, self.extra = dialog, payload, mapped.fields, mapped.extra
+        self.received_at = self.raw_event.received_at
+        self.save()
+
+    def view(self):
+        return CallEventView(self.fields, self.extra, self.received_at, (self.raw_event_id, self.position))
+
+    @property
+    def status(self):
+        return self.fields.get("status", "")
+
+
+class FeedMessage(models.Model):
+    """A service message in a dialog's feed, e.g. "enrichment failed: …"."""
+
+    dialog = models.ForeignKey(Dialog, on_delete=models.CASCADE, related_name="messages")
+    key = models.CharField(max_length=255, help_text="What the message is about; one message per key.")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["dialog", "key"], name="feedmessage_once_per_key")]
+
+    def __str__(self):
+        return self.text

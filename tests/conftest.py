@@ -1,0 +1,113 @@
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from channels_app import worker
+from channels_app.models import Bot, RawEvent, TelephonyChannel
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROJECT_DIR = Path(__file__).parent.parent
+
+
+def fixture(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture
+def bot(db):
+    return Bot.objects.create(name="Support line")
+
+
+@pytest.fixture
+def make_channel(bot):
+    def make(preset="generic", **fields):
+        return TelephonyChannel.from_preset(bot, fields.pop("name", preset.title()), preset, **fields)
+
+    return make
+
+
+@pytest.fixture
+def setera(make_channel):
+    return make_channel("setera")
+
+
+@pytest.fixture
+def generic(make_channel):
+    return make_channel("generic")
+
+
+@pytest.fixture
+def phonon(make_channel):
+    return make_channel("phonon")
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return django_user_model.objects.create_user("olena", "Olena@Example.com", "pw-olena-123")
+
+
+def webhook_path(channel, token=None):
+    path = f"/webhooks/telephony/{channel.webhook_id}/"
+    return path if token is False else f"{path}?token={token or channel.token}"
+
+
+def post_event(client, channel, payload, content_type="application/json", token=None, **headers):
+    body = payload if isinstance(payload, (str, bytes)) else json.dumps(payload)
+    return client.generic("POST", webhook_path(channel, token), body, content_type=content_type, headers=headers)
+
+
+def process_all():
+    """What the event worker does, run here and now until the queue is empty."""
+    return worker.drain()
+
+
+def test_database_url():
+    """The DATABASE_URL of the database this test runs on, for processes the test starts."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or 5432
+    return f"postgres://{settings.get('USER') or 'postgres'}@{host}:{port}/{settings['NAME']}"
+
+
+test_database_url.__test__ = False
+
+
+@pytest.fixture
+def worker_process(transactional_db):
+    """A real event worker: `manage.py process_events` in its own process, on the test database."""
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "process_events", "--poll", "0.05"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_until(condition, timeout=20, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def queue_is_empty():
+    return not RawEvent.objects.filter(available_at__isnull=False).exists()
