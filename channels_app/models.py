@@ -99,14 +99,12 @@ class TelephonyChannel(models.Model):
     @classmethod
     def from_preset(cls, bot, name, slug, **fields):
         preset = presets.load(slug)
-        return cls.objects.create(
-            bot=bot,
-            name=name,
-            data_format=preset["data_format"],
-            default_country_code=preset["default_country_code"],
-            advanced_config=preset["advanced_config"],
-            **fields,
-        )
+        settings_of_preset = {
+            "data_format": preset["data_format"],
+            "default_country_code": preset["default_country_code"],
+            "advanced_config": preset["advanced_config"],
+        }
+        return cls.objects.create(bot=bot, name=name, **{**settings_of_preset, **fields})
 
     def clean(self):
         errors = config_errors(self.advanced_config)

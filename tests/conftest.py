@@ -49,7 +49,7 @@ def phonon(make_channel):
 
 @pytest.fixture
 def operator(django_user_model):
-    return django_user_model.objects.create_user("olena", "Olena@Example.com", "pw-olena-123")
+    return django_user_model.objects.create_user("olena", "Operator@Example.com", "pw-olena-123")
 
 
 def webhook_path(channel, token=None):
