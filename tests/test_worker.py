@@ -1,0 +1,150 @@
+"""The event worker: claims, leases, retries, and the real worker process."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+import requests
+from django.utils import timezone
+
+from channels_app import worker
+from channels_app.models import RawEvent
+from dialogs.models import Dialog
+
+from .conftest import fixture, post_event, process_all, wait_until
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_event_claimed_by_a_worker_that_died_is_processed_once_when_its_lease_runs_out(client, setera, settings):
+    for payload in fixture("setera_incoming.json"):
+        post_event(client, setera, payload)
+    claimed = RawEvent.claim(limit=10)  # ...and the worker is killed before it processes them
+    assert len(claimed) == 3
+    assert process_all() == 0, "leased events are not offered to other workers"
+
+    RawEvent.objects.update(available_at=timezone.now() - timedelta(seconds=1))  # the lease ran out
+    assert process_all() == 3
+
+    assert Dialog.objects.get().status == "answered"
+    assert set(RawEvent.objects.values_list("state", "attempts")) == {("processed", 2)}
+    assert process_all() == 0
+
+
+def test_an_event_whose_worker_keeps_dying_is_failed_after_the_last_attempt(client, setera, settings):
+    post_event(client, setera, fixture("setera_incoming.json")[0])
+    for _ in range(settings.EVENT_MAX_ATTEMPTS):
+        assert len(RawEvent.claim(limit=10)) == 1
+        RawEvent.objects.update(available_at=timezone.now() - timedelta(seconds=1))
+
+    assert RawEvent.claim(limit=10) == []
+
+    event = RawEvent.objects.get()
+    assert event.state == RawEvent.State.FAILED and event.available_at is None
+    assert "gave up" in event.error
+
+
+def test_a_transient_failure_is_retried_later_and_recorded(client, setera, monkeypatch):
+    post_event(client, setera, fixture("setera_incoming.json")[0])
+    failures = iter([ConnectionError("database connection reset")])
+
+    real_merge = Dialog.merge_event.__func__
+
+    def flaky_merge(cls, *args):
+        for failure in failures:
+            raise failure
+        return real_merge(cls, *args)
+
+    monkeypatch.setattr(Dialog, "merge_event", classmethod(flaky_merge))
+    process_all()
+
+    event = RawEvent.objects.get()
+    assert event.state == RawEvent.State.RECEIVED
+    assert event.error == "ConnectionError: database connection reset"
+    assert event.available_at > timezone.now(), "retried after a backoff, not at once"
+
+    RawEvent.objects.update(available_at=timezone.now())
+    process_all()
+    event.refresh_from_db()
+    assert (event.state, event.attempts) == ("processed", 2)
+    assert Dialog.objects.count() == 1
+
+
+def test_a_rejected_delivery_is_never_processed(client, setera):
+    post_event(client, setera, "{broken")
+    assert process_all() == 0
+    assert RawEvent.objects.get().state == RawEvent.State.REJECTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_process_turns_http_deliveries_into_a_dialog(live_server, setera, worker_process):
+    url = f"{live_server.url}/webhooks/telephony/{setera.webhook_id}/"
+    for payload in fixture("setera_outgoing.json"):
+        response = requests.post(url, json=payload, headers={"X-Webhook-Token": setera.token}, timeout=10)
+        assert response.status_code == 202
+
+    wait_until(lambda: Dialog.objects.filter(status="answered").exists(), message="the worker to complete the call")
+    dialog = Dialog.objects.get()
+    assert (dialog.direction, dialog.duration) == ("out", pytest.approx(2.709))
+    wait_until(lambda: RawEvent.objects.filter(state="processed").count() == 3, message="all events processed")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_process_stops_cleanly_on_sigterm(worker_process):
+    wait_until(lambda: worker_process.stdout.readline().startswith("event worker started"), message="start")
+    worker_process.terminate()
+    assert worker_process.wait(timeout=10) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_deliveries_and_workers_never_make_two_dialogs(live_server, make_channel):
+    """Every event of a call, each delivered three times, all at once; then four workers at once."""
+    channel = make_channel("setera")
+    url = f"{live_server.url}/webhooks/telephony/{channel.webhook_id}/?token={channel.token}"
+    deliveries = fixture("setera_incoming.json") * 3
+    start = threading.Barrier(len(deliveries))
+    answers = []
+
+    def deliver(payload):
+        with requests.Session() as session:
+            start.wait()
+            answers.append(session.post(url, json=payload, timeout=30).status_code)
+
+    run_in_threads(deliver, deliveries)
+    assert answers == [202] * len(deliveries)
+
+    workers_start = threading.Barrier(4)
+
+    def work(_):
+        workers_start.wait()
+        while worker.process_batch(limit=1):
+            pass
+
+    run_in_threads(work, range(4))
+
+    dialog = Dialog.objects.get()
+    assert (dialog.status, dialog.duration) == ("answered", pytest.approx(4.048))
+    assert dialog.events.count() == 3
+    states = sorted(RawEvent.objects.values_list("state", flat=True))
+    assert states == ["duplicate"] * 6 + ["processed"] * 3
+
+
+def run_in_threads(function, items):
+    from django.db import connection
+
+    errors = []
+
+    def run(item):
+        try:
+            function(item)
+        except Exception as exc:  # surfaced below, in the test's own thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
