@@ -29,8 +29,9 @@ def telephony_webhook(request, webhook_id):
 
 
 def accept_delivery(request, webhook_id):
-    channel = TelephonyChannel.objects.filter(webhook_id=webhook_id).first()
-    if channel is None:
+    try:
+        channel = TelephonyChannel.objects.get(webhook_id=webhook_id)
+    except TelephonyChannel.DoesNotExist:
         return error(404, "unknown webhook")
     if not channel.accepts_token(presented_token(request)):
         return error(401, "missing or wrong webhook token")

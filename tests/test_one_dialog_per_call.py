@@ -317,3 +317,11 @@ def test_the_event_body_is_kept_byte_for_byte(client, setera):
     body = json.dumps(fixture("setera_incoming.json")[0], indent=4).encode()
     post_event(client, setera, body)
     assert bytes(RawEvent.objects.get().body) == body
+
+
+def test_fields_the_mapping_does_not_name_are_kept_in_the_event_but_not_on_the_dialog(client, generic):
+    deliver(client, generic, {**fixture("generic_call.json"), "queue": "vip", "pbx_node": {"id": 7}})
+
+    dialog = Dialog.objects.get()
+    assert dialog.status == "answered" and dialog.extra == {}
+    assert dialog.events.get().payload["pbx_node"] == {"id": 7}
