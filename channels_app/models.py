@@ -43,6 +43,12 @@ def default_advanced_config():
 
 class Bot(models.Model):
     name = models.CharField(max_length=200)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="bots",
+        help_text="Operators who see this bot's dialogs in the operator panel (staff see all).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -145,6 +151,7 @@ class RawEvent(models.Model):
     headers = models.JSONField(default=dict, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     body = models.BinaryField()
+    is_test = models.BooleanField(default=False, help_text="Sent by the channel's Test button.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
     available_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -164,9 +171,12 @@ class RawEvent(models.Model):
         return f"event {self.pk} on {self.channel_id} ({self.state})"
 
     @classmethod
-    def receive(cls, channel, body, content_type="", headers=None, remote_addr=None):
+    def receive(cls, channel, body, content_type="", headers=None, remote_addr=None, is_test=False):
         """Store a delivery: queued for processing, or rejected with the reason when it cannot be."""
-        event = cls(channel=channel, body=body, content_type=content_type, headers=headers or {}, remote_addr=remote_addr)
+        event = cls(
+            channel=channel, body=body, content_type=content_type, headers=headers or {}, remote_addr=remote_addr,
+            is_test=is_test,
+        )
         if not channel.is_active:
             event.reject(f"channel '{channel.name}' is inactive: activate it in the admin to accept calls")
         else:

@@ -13,6 +13,8 @@ from .models import RawEvent, TelephonyChannel
 
 SECRET_HEADERS = {"authorization", "cookie", "x-webhook-token", "proxy-authorization"}
 MAX_KEPT_HEADERS = 50
+# The channel's Test button marks its synthetic deliveries; only a holder of the token can send it.
+TEST_HEADER = "X-Connective-Test"
 
 
 @csrf_exempt
@@ -48,6 +50,7 @@ def accept_delivery(request, webhook_id):
         content_type=request.META.get("CONTENT_TYPE", ""),
         headers=kept_headers(request),
         remote_addr=request.META.get("REMOTE_ADDR") or None,
+        is_test=request.headers.get(TEST_HEADER) == "1",
     )
     if event.is_rejected:
         status = 400 if channel.is_active else 403

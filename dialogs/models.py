@@ -23,6 +23,13 @@ class Topic(models.Model):
         return self.name
 
 
+class EnrichmentState(models.TextChoices):
+    NONE = "none", "No enrich action"
+    PENDING = "pending", "Pending"
+    DONE = "done", "Enriched"
+    FAILED = "failed", "Failed"
+
+
 class Dialog(models.Model):
     """One call on one channel, however many events the provider sent for it."""
 
@@ -47,9 +54,16 @@ class Dialog(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="dialogs"
     )
     topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL, related_name="dialogs")
-    is_test = models.BooleanField(default=False)
+    is_test = models.BooleanField(default=False, help_text="Made by the channel's Test button.")
     extra = models.JSONField(default=dict, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True, help_text="When the call's last event came.")
+    completed_at = models.DateTimeField(null=True, blank=True, help_text="When the call's final event came.")
+    enrichment_state = models.CharField(max_length=16, choices=EnrichmentState.choices, default=EnrichmentState.NONE)
+    ready_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the dialog appeared in the operator panel: complete, and enriched."
+    )
+    awaiting_transcription = models.BooleanField(
+        default=False, help_text="Auto transcription should run once the recording is available."
+    )
     completed_by_sweep = models.BooleanField(default=False)
     last_event_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -89,6 +103,7 @@ class Dialog(models.Model):
             moved_from = event.dialog_id if event and event.dialog_id != dialog.pk else None
             event = event or CallEvent(channel=channel, fingerprint=fingerprint, raw_event=raw_event, position=position)
             event.take(dialog, payload, mapped)
+            dialog.is_test = dialog.is_test or raw_event.is_test
             for key, text in mapped.notes:
                 dialog.note(key, text)
             dialog.rebuild()
@@ -127,6 +142,7 @@ class Dialog(models.Model):
         self.last_event_at = max((event.received_at for event in events), default=self.last_event_at)
         if state.is_complete and not self.completed_at:
             self.completed_at = timezone.now()
+            self.ready_at = self.completed_at
         self.save()
 
     def rebuild_or_delete(self):

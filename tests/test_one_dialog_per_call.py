@@ -325,3 +325,21 @@ def test_fields_the_mapping_does_not_name_are_kept_in_the_event_but_not_on_the_d
     dialog = Dialog.objects.get()
     assert dialog.status == "answered" and dialog.extra == {}
     assert dialog.events.get().payload["pbx_node"] == {"id": 7}
+
+
+def test_a_delivery_marked_as_a_test_makes_a_test_dialog(client, generic):
+    deliver(client, generic, fixture("generic_call.json"), X_Connective_Test="1")
+
+    assert RawEvent.objects.get().is_test
+    assert Dialog.objects.get().is_test
+
+
+def test_a_complete_call_without_an_enrich_action_is_ready_for_the_panel_at_once(client, setera):
+    early, confirmed, terminated = fixture("setera_incoming.json")
+    deliver(client, setera, early, confirmed)
+    assert Dialog.objects.get().ready_at is None
+
+    deliver(client, setera, terminated)
+    dialog = Dialog.objects.get()
+    assert dialog.ready_at == dialog.completed_at is not None
+    assert dialog.enrichment_state == "none"
