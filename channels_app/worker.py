@@ -55,6 +55,9 @@ def run(stop, poll_interval=0.2, sweep_interval=60):
                 swept = Dialog.complete_stale()
                 if swept:
                     log.info("completed %s calls whose final event never came", swept)
+                requeued = Dialog.requeue_stale_enrichments()
+                if requeued:
+                    log.info("queued %s enrichments again", requeued)
                 next_sweep = time.monotonic() + sweep_interval
             if process_batch() == 0:
                 time.sleep(poll_interval)

@@ -116,6 +116,11 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 
 LOGIN_URL = "admin:login"
 
+# Enrichment: a pending enrichment whose task was lost is queued again after this many seconds.
+ENRICHMENT_REQUEUE_AFTER = env.int("ENRICHMENT_REQUEUE_AFTER", default=600)
+# Hosts that actions may call although they are private or local (e.g. a CRM inside the network).
+ACTIONS_ALLOWED_HOSTS = env.list("ACTIONS_ALLOWED_HOSTS", default=[])
+
 # Background tasks (enrichment, downloads, transcription) run on django-q2: its Redis broker when
 # REDIS_URL is set, otherwise its ORM broker in the main database so a laptop needs nothing else.
 # django-q2 delivers at least once: `retry` must exceed the longest task, and attempts are finite.
@@ -123,8 +128,8 @@ REDIS_URL = env("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "connective",
     "workers": env.int("Q_WORKERS", default=2),
-    "timeout": 120,
-    "retry": 180,
+    "timeout": 300,  # an enrichment takes at most 4 tries of 30 s plus backoff
+    "retry": 360,
     "max_attempts": 5,
     "queue_limit": 50,
     "catch_up": False,

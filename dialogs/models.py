@@ -1,6 +1,7 @@
 import hashlib
 import json
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
@@ -130,7 +131,7 @@ class Dialog(models.Model):
         mapping = self.channel.mapping
         state = fold(events, one_event_per_call=not mapping.has_status, swept=self.completed_by_sweep)
         self.direction, self.status = state.direction or "", state.status
-        self.duration, self.extra = state.duration, state.extra
+        self.duration = state.duration
         self.started_at, self.answered_at, self.ended_at = state.started_at, state.answered_at, state.ended_at
         self.caller_number, self.caller_number_valid = self.normalised_number("caller", state.caller_number)
         self.callee_number, self.callee_number_valid = self.normalised_number("callee", state.callee_number)
@@ -138,11 +139,12 @@ class Dialog(models.Model):
             self.recording_url = state.recording_url
         if mapping.transcription["enabled"] and mapping.transcription["source"] == "provider":
             self.transcript = transcript_text(state.transcript)
+        self.extra = {**state.extra, **self.enrichment_extra()}
         self.assign_operator(state.operator_id)
         self.last_event_at = max((event.received_at for event in events), default=self.last_event_at)
         if state.is_complete and not self.completed_at:
             self.completed_at = timezone.now()
-            self.ready_at = self.completed_at
+            self.became_complete()
         self.save()
 
     def rebuild_or_delete(self):
@@ -162,6 +164,8 @@ class Dialog(models.Model):
         return number, False
 
     def assign_operator(self, operator_ref):
+        if self.enrichment_state in (EnrichmentState.DONE, EnrichmentState.FAILED):
+            return  # enrichment has the last word on the operator
         if operator_ref == self.operator_ref and (self.operator_id or not operator_ref):
             return
         from accounts.models import User
@@ -173,6 +177,105 @@ class Dialog(models.Model):
                 f"operator-not-found:{operator_ref}",
                 f"No active user has the email '{operator_ref}'; the dialog is left unassigned.",
             )
+
+    def became_complete(self):
+        """The call is over: enrich it first if the channel says so, else show it to operators now."""
+        if self.channel.enrich_action_id:
+            from actions.enrichment import queue_enrichment
+
+            self.enrichment_state = EnrichmentState.PENDING
+            transaction.on_commit(partial(queue_enrichment, self.pk))
+        else:
+            self.make_ready()
+
+    def make_ready(self):
+        self.ready_at = timezone.now()
+        self.awaiting_transcription = self.channel.auto_transcription and self.operator_id is not None
+
+    def finish_without_enrichment(self):
+        self.enrichment_state = EnrichmentState.NONE
+        self.make_ready()
+        self.save()
+
+    def apply_enrichment(self, outputs, error):
+        """Take what the enrich action gave (or how it failed), then let operators see the dialog."""
+        if error:
+            self.enrichment_state = EnrichmentState.FAILED
+            self.note("enrichment-failed", f"enrichment failed: {error}")
+            self.operator = None
+            if self.channel.enrich_error_action == self.channel.EnrichErrorAction.ASSIGN_ADMIN:
+                self.assign_default_operator()
+        else:
+            self.enrichment_state = EnrichmentState.DONE
+            if "operator_email" in outputs:
+                self.assign_operator_by_email(outputs["operator_email"])
+            if "topic_alias" in outputs:
+                self.assign_topic(outputs["topic_alias"])
+            self.extra = {**self.extra, **extra_outputs(outputs)}
+        self.make_ready()
+        self.save()
+
+    def assign_operator_by_email(self, email):
+        from accounts.models import User
+
+        self.operator = User.objects.active_by_email(str(email))
+        if self.operator is None:
+            self.note(f"enriched-operator-not-found:{email}", f"Enrichment named the operator '{email}', but no active user has that email; the dialog is left unassigned.")
+
+    def assign_topic(self, alias):
+        self.topic = Topic.objects.filter(alias=str(alias)).first()
+        if self.topic is None:
+            self.note(f"topic-not-found:{alias}", f"Enrichment named the topic '{alias}', but no topic has that alias.")
+
+    def assign_default_operator(self):
+        from accounts.models import User
+
+        user_id = settings.TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID
+        self.operator = User.objects.filter(pk=user_id, is_active=True).first()
+        if self.operator is None:
+            self.note("default-operator-missing", f"No active user has the id {user_id} (TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID); the dialog is left unassigned.")
+
+    def enrichment_extra(self):
+        """Extra fields the enrich action gave: kept when later events rebuild the dialog."""
+        if self.enrichment_state != EnrichmentState.DONE:
+            return {}
+        run = self.enrichment_runs.filter(outcome="success").order_by("-started_at", "-id").first()
+        return extra_outputs(run.outputs) if run else {}
+
+    def call_state(self, payloads=None):
+        """The call as one JSON document, the input of enrich actions (and of an action test)."""
+        channel = self.channel
+        moments = {name: getattr(self, name) for name in ("started_at", "answered_at", "ended_at")}
+        return {
+            "telephony": {
+                **self.extra,
+                "call_id": self.call_id,
+                "direction": self.direction,
+                "status": self.status,
+                "caller_number": self.caller_number,
+                "callee_number": self.callee_number,
+                "operator_id": self.operator_ref,
+                "duration": self.duration,
+                **{name: moment.isoformat() if moment else None for name, moment in moments.items()},
+                "recording_url": self.recording_url,
+                "transcript_text": self.transcript,
+            },
+            "payloads": payloads if payloads is not None else [event.payload for event in self.events.all()],
+            "channel": {"id": channel.pk, "name": channel.name, "default_country_code": channel.default_country_code},
+            "bot": {"id": channel.bot_id, "name": channel.bot.name},
+        }
+
+    @classmethod
+    def requeue_stale_enrichments(cls, now=None):
+        """Queue again the enrichments whose task the broker lost, so no dialog stays invisible."""
+        from actions.enrichment import queue_enrichment
+
+        cutoff = (now or timezone.now()) - timedelta(seconds=settings.ENRICHMENT_REQUEUE_AFTER)
+        stale = cls.objects.filter(enrichment_state=EnrichmentState.PENDING, completed_at__lt=cutoff)
+        ids = list(stale.values_list("pk", flat=True)[:500])
+        for pk in ids:
+            queue_enrichment(pk)
+        return len(ids)
 
     def note(self, key, text):
         """Add a service message to the feed once, however often the same thing is noticed."""
@@ -206,6 +309,10 @@ class Dialog(models.Model):
                 dialog.rebuild()
                 completed += 1
         return completed
+
+
+def extra_outputs(outputs):
+    return {name: value for name, value in outputs.items() if name not in ("operator_email", "topic_alias")}
 
 
 def fingerprint_of(payload):

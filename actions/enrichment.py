@@ -1,0 +1,48 @@
+"""Webhook enrichment: a completed call's state goes through the channel's enrich action, and the
+outputs (operator, topic, extra fields) land on the dialog before it appears in the operator panel.
+
+Runs as a django-q2 task. Delivery is at least once, so the task does nothing for a dialog that is no
+longer pending; a task the broker lost is queued again by the event worker's sweep.
+"""
+
+import logging
+
+from django.db import transaction
+
+from dialogs.models import Dialog, EnrichmentState
+
+from .models import EnrichmentRun
+
+log = logging.getLogger(__name__)
+
+
+def queue_enrichment(dialog_id):
+    from django_q.tasks import async_task
+
+    try:
+        async_task("actions.enrichment.enrich_dialog", dialog_id, task_name=f"enrich-dialog-{dialog_id}")
+    except Exception:  # a broker that is down: the sweep queues it again later
+        log.exception("could not queue enrichment of dialog %s", dialog_id)
+
+
+def enrich_dialog(dialog_id):
+    dialog = (
+        Dialog.objects.select_related("channel__bot", "channel__enrich_action")
+        .filter(pk=dialog_id, enrichment_state=EnrichmentState.PENDING)
+        .first()
+    )
+    if dialog is None:
+        return "not pending"
+    action = dialog.channel.enrich_action
+    if action is None:  # unset since the call completed: the call goes on from webhook data alone
+        with transaction.atomic():
+            Dialog.objects.select_for_update().get(pk=dialog_id).finish_without_enrichment()
+        return "no action"
+    result = action.run(dialog.call_state())
+    with transaction.atomic():
+        dialog = Dialog.objects.select_for_update().select_related("channel").get(pk=dialog_id)
+        if dialog.enrichment_state != EnrichmentState.PENDING:
+            return "already enriched"
+        EnrichmentRun.record(dialog, action, result)
+        dialog.apply_enrichment(result.outputs, result.error)
+    return "success" if result.ok else f"failed: {result.error}"

@@ -1,0 +1,261 @@
+"""Action kinds: each turns a call's state into outputs (operator_email, topic_alias, anything else).
+
+A kind has a JSON Schema for its parameters and one method, `run(parameters, secrets, state)`.
+"""
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from jsonschema import Draft202012Validator
+
+from channels_app.mapping import MISSING, resolve_path
+from connective import outbound
+from connective.validation import schema_errors
+
+from .templating import TemplateError, as_text, lookup, placeholders, render, render_text
+
+MASK = "••••••"
+
+
+@dataclass
+class ActionResult:
+    """What one run of an action gave: outputs, or an error in plain words; and what was sent and received."""
+
+    outputs: dict = field(default_factory=dict)
+    error: str = ""
+    request: dict | None = None
+    response: dict | None = None
+    duration: float = 0.0
+
+    @property
+    def ok(self):
+        return not self.error
+
+
+TEMPLATE_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+class HttpKind:
+    """Calls an external system and reads outputs from its JSON answer."""
+
+    label = "HTTP request to an external system"
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["url"],
+        "properties": {
+            "method": {"enum": ["GET", "POST", "PUT", "PATCH"], "default": "GET"},
+            "url": {"type": "string", "minLength": 1, "description": "A template: https://crm.example/calls/{{ telephony.call_id }}"},
+            "headers": TEMPLATE_MAP,
+            "query": TEMPLATE_MAP,
+            "body_format": {"enum": ["json", "form", "none"]},
+            "body": {"description": "JSON whose strings are templates; for form bodies, an object of templates."},
+            "auth": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["type"],
+                "properties": {
+                    "type": {"enum": ["none", "basic", "bearer", "header"]},
+                    "username": {"type": "string", "description": "basic: the user; the password is the secret 'password'."},
+                    "header": {"type": "string", "description": "header: its name; its value is the secret 'token'."},
+                },
+            },
+            "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 30, "default": 5},
+            "retries": {"type": "integer", "minimum": 0, "maximum": 3, "default": 2},
+            "outputs": {
+                "type": "object",
+                "description": "Output name -> path in the JSON answer, e.g. {\"operator_email\": \"data.manager.email\"}.",
+                "additionalProperties": {"type": "string", "minLength": 1},
+            },
+        },
+    }
+
+    def extra_errors(self, parameters):
+        auth = parameters.get("auth", {})
+        errors = []
+        if auth.get("type") == "basic" and not auth.get("username"):
+            errors.append("auth.username: basic authentication needs a username")
+        if auth.get("type") == "header" and not auth.get("header"):
+            errors.append("auth.header: name the header that carries the token")
+        if parameters.get("body_format") == "form" and not isinstance(parameters.get("body", {}), dict):
+            errors.append("body: a form body is an object of field names and templates")
+        return errors
+
+    def run(self, parameters, secrets, state):
+        context = {**state, "secrets": secrets}
+        try:
+            call = self._request(parameters, secrets, context)
+        except TemplateError as exc:
+            return ActionResult(error=f"template: {exc}")
+        shown = masked(call["shown"], secrets)
+        try:
+            answer = outbound.request(
+                call["method"], call["url"], allowed_hosts=settings.ACTIONS_ALLOWED_HOSTS,
+                timeout=parameters.get("timeout", 5), retries=parameters.get("retries", 2),
+                max_bytes=1024 * 1024, **call["options"],
+            )
+        except outbound.OutboundError as exc:
+            return ActionResult(error=masked(str(exc), secrets), request=shown)
+        response = {"status": answer.status, "body": masked(answer.text[:20000], secrets), "seconds": round(answer.elapsed, 3)}
+        result = ActionResult(request=shown, response=response)
+        if not 200 <= answer.status < 300:
+            result.error = f"the external system answered HTTP {answer.status}"
+            return result
+        try:
+            data = answer.json()
+        except ValueError:
+            result.error = "the answer is not valid JSON"
+            return result
+        result.outputs, missing = read_outputs(data, parameters.get("outputs", {}))
+        if missing:
+            result.error = "the answer has no " + ", ".join(f"{name} (at '{path}')" for name, path in missing)
+        return result
+
+    def _request(self, parameters, secrets, context):
+        method = parameters.get("method", "GET")
+        url = render_text(parameters["url"], context)
+        headers = {name: render_text(value, context) for name, value in parameters.get("headers", {}).items()}
+        query = {name: render_text(value, context) for name, value in parameters.get("query", {}).items()}
+        options = {"headers": headers, "params": query}
+        auth = parameters.get("auth", {"type": "none"})
+        if auth["type"] == "basic":
+            options["auth"] = (auth["username"], secrets.get("password", ""))
+        elif auth["type"] == "bearer":
+            headers["Authorization"] = f"Bearer {secrets.get('token', '')}"
+        elif auth["type"] == "header":
+            headers[auth["header"]] = secrets.get("token", "")
+        body_format = parameters.get("body_format", "json" if "body" in parameters else "none")
+        body = None
+        if body_format == "json":
+            body = options["json"] = render(parameters.get("body", {}), context)
+        elif body_format == "form":
+            body = options["data"] = {key: as_text(render(value, context)) for key, value in parameters.get("body", {}).items()}
+        shown_headers = {**headers, **({"Authorization": f"Basic {MASK}"} if auth["type"] == "basic" else {})}
+        shown = {"method": method, "url": url, "query": query, "headers": shown_headers, "body": body}
+        return {"method": method, "url": url, "options": options, "shown": shown}
+
+
+class RulesKind:
+    """Sets outputs from conditions on the call's state, with no external call: routing by topic."""
+
+    label = "Rules on the call's data (no external call)"
+    condition = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["field"],
+        "minProperties": 2,
+        "maxProperties": 2,
+        "properties": {
+            "field": {"type": "string", "description": "A path in the state, e.g. telephony.callee_number."},
+            "equals": {"description": "The value, compared as text."},
+            "in": {"type": "array", "description": "Any of these values, compared as text."},
+            "matches": {"type": "string", "description": "A regular expression found in the value."},
+            "prefix": {"type": "string", "description": "The value's digits start with these digits: a number prefix."},
+        },
+    }
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["rules"],
+        "properties": {
+            "rules": {
+                "type": "array",
+                "description": "Checked in order; the first rule whose conditions all hold sets its outputs.",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["set"],
+                    "properties": {
+                        "when": {"type": "array", "items": condition},
+                        "set": {"type": "object"},
+                    },
+                },
+            },
+            "otherwise": {"type": "object", "description": "Outputs when no rule holds."},
+        },
+    }
+
+    def extra_errors(self, parameters):
+        errors = []
+        for index, rule in enumerate(parameters.get("rules", [])):
+            for number, condition in enumerate(rule.get("when", [])):
+                if "matches" in condition:
+                    try:
+                        re.compile(condition["matches"])
+                    except re.error as exc:
+                        errors.append(f"rules.{index}.when.{number}.matches: not a regular expression: {exc}")
+        return errors
+
+    def run(self, parameters, secrets, state):
+        try:
+            for rule in parameters["rules"]:
+                if all(holds(condition, state) for condition in rule.get("when", [])):
+                    return ActionResult(outputs=dict(rule["set"]))
+        except TemplateError as exc:
+            return ActionResult(error=f"rules: {exc}")
+        return ActionResult(outputs=dict(parameters.get("otherwise", {})))
+
+
+def holds(condition, state):
+    value = as_text(lookup(state, condition["field"]))
+    if "equals" in condition:
+        return value == as_text(condition["equals"])
+    if "in" in condition:
+        return value in {as_text(item) for item in condition["in"]}
+    if "matches" in condition:
+        return re.search(condition["matches"], value[:1000]) is not None
+    digits = re.sub(r"\D", "", value)
+    prefix = re.sub(r"\D", "", condition["prefix"])
+    return bool(digits) and digits.startswith(prefix)
+
+
+KINDS = {"http": HttpKind(), "rules": RulesKind()}
+VALIDATORS = {name: Draft202012Validator(kind.schema) for name, kind in KINDS.items()}
+
+
+def parameter_errors(kind, parameters):
+    if kind not in KINDS:
+        return [f"(top level): unknown kind '{kind}'"]
+    errors = schema_errors(VALIDATORS[kind], parameters)
+    if not errors:
+        errors = KINDS[kind].extra_errors(parameters)
+        for path in placeholders(parameters):
+            try:
+                lookup({}, path)
+            except TemplateError as exc:
+                errors.append(f"template: {exc}")
+    return errors
+
+
+def read_outputs(data, output_paths):
+    outputs, missing = {}, []
+    for name, path in output_paths.items():
+        value = resolve_path(data, path)
+        if value is MISSING or value in (None, ""):
+            missing.append((name, path))
+        else:
+            outputs[name] = value
+    return outputs, missing
+
+
+def masked(value, secrets):
+    """`value` (text or JSON) with every secret's value replaced, so it can be shown and stored."""
+    if isinstance(value, str):
+        for secret in secrets.values():
+            if isinstance(secret, str) and len(secret) >= 3:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {key: masked(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [masked(item, secrets) for item in value]
+    return value
+
+
+def timed(run, *args):
+    started = time.monotonic()
+    result = run(*args)
+    result.duration = time.monotonic() - started
+    return result
