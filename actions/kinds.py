@@ -14,7 +14,7 @@ from channels_app.mapping import MISSING, resolve_path
 from connective import outbound
 from connective.validation import schema_errors
 
-from .templating import TemplateError, as_text, lookup, placeholders, render, render_text
+from .templating import TemplateError, as_text, lookup, path_parts, placeholders, render, render_text
 
 MASK = "••••••"
 
@@ -223,7 +223,7 @@ def parameter_errors(kind, parameters):
         errors = KINDS[kind].extra_errors(parameters)
         for path in placeholders(parameters):
             try:
-                lookup({}, path)
+                path_parts(path)
             except TemplateError as exc:
                 errors.append(f"template: {exc}")
     return errors

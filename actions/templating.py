@@ -45,13 +45,19 @@ def render_text(template, state):
     return as_text(render_string(template, state))
 
 
-def lookup(state, path):
+def path_parts(path):
+    """The names of a placeholder's path; a TemplateError when it is not a plain path into the state."""
     if not PATH.match(path):
         raise TemplateError(f"'{{{{ {path} }}}}' is not a path: write names joined by dots, like telephony.caller_number")
+    parts = path.split(".")
+    if any(part.startswith("_") for part in parts):
+        raise TemplateError(f"'{{{{ {path} }}}}': names starting with '_' are not allowed")
+    return parts
+
+
+def lookup(state, path):
     node = state
-    for part in path.split("."):
-        if part.startswith("_"):
-            raise TemplateError(f"'{{{{ {path} }}}}': names starting with '_' are not allowed")
+    for part in path_parts(path):
         if isinstance(node, dict):
             node = node.get(part)
         elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):

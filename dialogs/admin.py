@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.db import models
+
+from actions.admin import EnrichmentRunInline
 
 from .models import Dialog, FeedMessage, Topic
 
@@ -21,7 +24,8 @@ class FeedMessageInline(admin.TabularInline):
 class DialogAdmin(admin.ModelAdmin):
     list_display = ["call_id", "channel", "direction", "status", "caller_number", "callee_number", "duration",
                     "started_at", "operator", "is_test", "completed_at"]
-    list_filter = ["channel", "direction", "status", "is_test"]
+    list_filter = ["channel", "direction", "status", "enrichment_state", "is_test"]
     search_fields = ["call_id", "caller_number", "callee_number"]
     raw_id_fields = ["operator"]
-    inlines = [FeedMessageInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    inlines = [FeedMessageInline, EnrichmentRunInline]

@@ -128,6 +128,26 @@ class Dialog(models.Model):
     def rebuild(self):
         """Recompute the dialog from all its events, so arrival order and replays never matter."""
         events = [event.view() for event in self.events.all()]
+        state = self.take_events(events)
+        self.last_event_at = max((event.received_at for event in events), default=self.last_event_at)
+        if state.is_complete and not self.completed_at:
+            self.completed_at = timezone.now()
+            self.became_complete()
+        self.save()
+
+    @classmethod
+    def preview(cls, raw_event):
+        """The dialog a stored delivery alone would give, unsaved: what an action test runs on.
+        Raises MappingError when the channel's mapping cannot read it."""
+        channel, payloads = raw_event.channel, raw_event.payloads()
+        mapped = [channel.mapping.map(payload) for payload in payloads]
+        dialog = cls(channel=channel, call_id=mapped[0].call_id, is_test=raw_event.is_test)
+        dialog.take_events(
+            [CallEventView(m.fields, m.extra, raw_event.received_at, (0, i)) for i, m in enumerate(mapped)]
+        )
+        return dialog, payloads
+
+    def take_events(self, events):
         mapping = self.channel.mapping
         state = fold(events, one_event_per_call=not mapping.has_status, swept=self.completed_by_sweep)
         self.direction, self.status = state.direction or "", state.status
@@ -141,11 +161,7 @@ class Dialog(models.Model):
             self.transcript = transcript_text(state.transcript)
         self.extra = {**state.extra, **self.enrichment_extra()}
         self.assign_operator(state.operator_id)
-        self.last_event_at = max((event.received_at for event in events), default=self.last_event_at)
-        if state.is_complete and not self.completed_at:
-            self.completed_at = timezone.now()
-            self.became_complete()
-        self.save()
+        return state
 
     def rebuild_or_delete(self):
         """After an event moved to another call (a fixed mapping), rebuild what is left, or drop an empty shell."""
@@ -279,6 +295,8 @@ class Dialog(models.Model):
 
     def note(self, key, text):
         """Add a service message to the feed once, however often the same thing is noticed."""
+        if self.pk is None:
+            return  # a preview: nothing to keep
         if len(key) > 255:
             key = key[:190] + hashlib.sha256(key.encode()).hexdigest()
         FeedMessage.objects.get_or_create(dialog=self, key=key, defaults={"text": text})
