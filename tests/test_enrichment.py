@@ -289,3 +289,20 @@ def test_a_lost_enrichment_task_is_queued_again_by_the_sweep(client, generic, ht
     run_queued_tasks()
 
     assert Dialog.objects.get().enrichment_state == "done"
+
+
+def test_the_whole_way_over_http_with_a_real_worker_and_task_cluster(live_server, generic, operator, topic, http_server, worker_process, task_cluster):  # noqa: F811
+    import requests
+
+    from .conftest import wait_until
+
+    http_server.route("POST", "/lookup", json={"manager": {"email": "operator@example.com"}, "topic": "online", "customer": {"name": "Iryna"}})
+    generic.enrich_action = crm_action(http_server)
+    generic.save()
+
+    response = requests.post(f"{live_server.url}/webhooks/telephony/{generic.webhook_id}/?token={generic.token}", json=fixture("generic_call.json"), timeout=10)
+    assert response.status_code == 202
+
+    wait_until(lambda: Dialog.objects.filter(ready_at__isnull=False).exists(), timeout=40, message="the enriched dialog")
+    dialog = Dialog.objects.get()
+    assert (dialog.operator, dialog.topic, dialog.enrichment_state) == (operator, topic, "done")
