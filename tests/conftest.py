@@ -11,6 +11,8 @@ from django.db import connection
 from channels_app import worker
 from channels_app.models import Bot, RawEvent, TelephonyChannel
 
+pytest_plugins = ["tests.browser", "tests.http_server"]  # the `page` and `http_server` fixtures, everywhere
+
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT_DIR = Path(__file__).parent.parent
 

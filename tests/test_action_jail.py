@@ -9,9 +9,8 @@ from actions.templating import render
 from channels_app.models import RawEvent
 from dialogs.models import Dialog
 
-from .browser import browser, log_in, page, screenshot  # noqa: F401  (fixtures)
+from .browser import log_in, screenshot
 from .conftest import fixture, post_event
-from .http_server import http_server  # noqa: F401  (fixture)
 
 
 def action_form(**fields):
@@ -60,7 +59,7 @@ def test_secrets_are_write_only_and_kept_until_replaced_or_removed(admin_client)
 
 
 @pytest.fixture
-def crm(http_server, settings):  # noqa: F811
+def crm(http_server, settings):
     settings.ACTIONS_ALLOWED_HOSTS = ["127.0.0.1"]
     http_server.route("GET", "/lookup", json={"manager": {"email": "operator@example.com"}, "topic": "online"})
     return Action.objects.create(
@@ -77,7 +76,7 @@ def crm(http_server, settings):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_the_action_test_runs_on_a_pasted_telephony_block_and_shows_what_happened(admin_client, crm, http_server):  # noqa: F811
+def test_the_action_test_runs_on_a_pasted_telephony_block_and_shows_what_happened(admin_client, crm, http_server):
     response = admin_client.post(f"/admin/actions/action/{crm.pk}/test/", {"state": json.dumps({"caller_number": "+380501234567"})})
 
     html = response.content.decode()
@@ -90,7 +89,7 @@ def test_the_action_test_runs_on_a_pasted_telephony_block_and_shows_what_happene
 
 
 @pytest.mark.django_db
-def test_the_action_test_runs_on_a_stored_webhook_event_as_a_real_call_would(admin_client, client, crm, generic, http_server):  # noqa: F811
+def test_the_action_test_runs_on_a_stored_webhook_event_as_a_real_call_would(admin_client, client, crm, generic, http_server):
     post_event(client, generic, fixture("generic_call.json"))
     event = RawEvent.objects.get()
 
@@ -144,7 +143,7 @@ def test_templates_keep_json_types_for_whole_placeholders_and_write_text_inside_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_action_test_page_works_in_a_real_browser(live_server, page, django_user_model, crm, http_server):  # noqa: F811
+def test_the_action_test_page_works_in_a_real_browser(live_server, page, django_user_model, crm, http_server):
     django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
     log_in(page, live_server, "root", "pw-root-123")
 

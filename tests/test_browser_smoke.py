@@ -2,11 +2,11 @@
 
 import pytest
 
-from .browser import browser, log_in, page, screenshot  # noqa: F401  (fixtures)
+from .browser import log_in, screenshot
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_administrator_logs_in_to_the_admin_in_a_real_browser(live_server, page, django_user_model):  # noqa: F811
+def test_an_administrator_logs_in_to_the_admin_in_a_real_browser(live_server, page, django_user_model):
     django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
 
     log_in(page, live_server, "root", "pw-root-123")

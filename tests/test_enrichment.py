@@ -7,7 +7,6 @@ from actions.models import Action, EnrichmentRun
 from dialogs.models import Dialog, Topic
 
 from .conftest import fixture, post_event, process_all, run_queued_tasks
-from .http_server import http_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,7 +60,7 @@ def feed(dialog):
     return list(dialog.messages.values_list("text", flat=True))
 
 
-def test_a_successful_enrichment_assigns_the_operator_and_topic_and_fills_extra(client, generic, operator, topic, http_server):  # noqa: F811
+def test_a_successful_enrichment_assigns_the_operator_and_topic_and_fills_extra(client, generic, operator, topic, http_server):
     http_server.route("POST", "/lookup", json={"manager": {"email": "OPERATOR@example.com"}, "topic": "online", "customer": {"name": "Iryna"}})
     generic.enrich_action = crm_action(http_server)
     generic.auto_transcription = True
@@ -81,7 +80,7 @@ def test_a_successful_enrichment_assigns_the_operator_and_topic_and_fills_extra(
     assert run.duration >= 0
 
 
-def test_enrichment_outputs_survive_a_late_event(client, generic, operator, topic, http_server):  # noqa: F811
+def test_enrichment_outputs_survive_a_late_event(client, generic, operator, topic, http_server):
     http_server.route("POST", "/lookup", json={"manager": {"email": "operator@example.com"}, "topic": "online", "customer": {"name": "Iryna"}})
     generic.enrich_action = crm_action(http_server)
     generic.save()
@@ -96,7 +95,7 @@ def test_enrichment_outputs_survive_a_late_event(client, generic, operator, topi
     assert run_queued_tasks() == 0 and EnrichmentRun.objects.count() == 1, "enriched once"
 
 
-def test_a_500_then_success_is_retried(client, generic, operator, http_server):  # noqa: F811
+def test_a_500_then_success_is_retried(client, generic, operator, http_server):
     http_server.route("POST", "/lookup", status=[500, 200], json={"manager": {"email": "operator@example.com"}})
     generic.enrich_action = crm_action(http_server, outputs={"operator_email": "manager.email"})
     generic.save()
@@ -116,7 +115,7 @@ def test_a_500_then_success_is_retried(client, generic, operator, http_server): 
         ({"status": 200, "json": {}, "delay": 1.5}, "enrichment failed: no answer from 127.0.0.1 within 1 s"),
     ],
 )
-def test_a_failed_enrichment_with_skip_creates_the_dialog_unassigned_with_the_reason(client, generic, operator, http_server, route, reason):  # noqa: F811
+def test_a_failed_enrichment_with_skip_creates_the_dialog_unassigned_with_the_reason(client, generic, operator, http_server, route, reason):
     http_server.route("POST", "/lookup", **route)
     generic.enrich_action = crm_action(http_server, outputs={"operator_email": "manager.email"}, retries=0)
     generic.auto_transcription = True
@@ -132,7 +131,7 @@ def test_a_failed_enrichment_with_skip_creates_the_dialog_unassigned_with_the_re
     assert EnrichmentRun.objects.get().outcome == "failed"
 
 
-def test_a_500_on_every_try_fails_after_the_retries(client, generic, http_server):  # noqa: F811
+def test_a_500_on_every_try_fails_after_the_retries(client, generic, http_server):
     http_server.route("POST", "/lookup", status=500)
     generic.enrich_action = crm_action(http_server, retries=2)
     generic.save()
@@ -152,7 +151,7 @@ def test_a_refused_connection_is_a_failure_in_the_feed(client, generic):
 
 
 @pytest.mark.django_db(transaction=True, reset_sequences=True)
-def test_a_failed_enrichment_with_assign_admin_assigns_the_default_operator_and_wants_transcription(client, generic, admin_user, http_server):  # noqa: F811
+def test_a_failed_enrichment_with_assign_admin_assigns_the_default_operator_and_wants_transcription(client, generic, admin_user, http_server):
     http_server.route("POST", "/lookup", status=500)
     generic.enrich_action = crm_action(http_server, retries=0)
     generic.enrich_error_action = "assign_admin"
@@ -166,7 +165,7 @@ def test_a_failed_enrichment_with_assign_admin_assigns_the_default_operator_and_
     assert "enrichment failed: the external system answered HTTP 500" in feed(dialog)
 
 
-def test_assign_admin_follows_the_default_operator_setting(client, generic, django_user_model, http_server, settings):  # noqa: F811
+def test_assign_admin_follows_the_default_operator_setting(client, generic, django_user_model, http_server, settings):
     other = django_user_model.objects.create_user("lead", "lead@example.com", "pw-lead-123")
     settings.TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID = other.pk
     http_server.route("POST", "/lookup", status=500)
@@ -178,7 +177,7 @@ def test_assign_admin_follows_the_default_operator_setting(client, generic, djan
 
 
 @pytest.mark.parametrize("active", [True, False])
-def test_an_unknown_or_inactive_operator_email_leaves_the_dialog_unassigned_and_says_why(client, generic, operator, http_server, active):  # noqa: F811
+def test_an_unknown_or_inactive_operator_email_leaves_the_dialog_unassigned_and_says_why(client, generic, operator, http_server, active):
     operator.is_active = active
     operator.save()
     email = "operator@example.com" if not active else "nobody@example.com"
@@ -192,7 +191,7 @@ def test_an_unknown_or_inactive_operator_email_leaves_the_dialog_unassigned_and_
     assert f"Enrichment named the operator '{email}', but no active user has that email; the dialog is left unassigned." in feed(dialog)
 
 
-def test_an_unknown_topic_alias_is_a_service_message(client, generic, topic, http_server):  # noqa: F811
+def test_an_unknown_topic_alias_is_a_service_message(client, generic, topic, http_server):
     http_server.route("POST", "/lookup", json={"topic": "Online"})
     generic.enrich_action = crm_action(http_server, outputs={"topic_alias": "topic"})
     generic.save()
@@ -203,7 +202,7 @@ def test_an_unknown_topic_alias_is_a_service_message(client, generic, topic, htt
     assert "Enrichment named the topic 'Online', but no topic has that alias." in feed(dialog)
 
 
-def test_an_action_pointed_at_a_private_address_is_refused_with_a_clear_error(client, generic, http_server, settings):  # noqa: F811
+def test_an_action_pointed_at_a_private_address_is_refused_with_a_clear_error(client, generic, http_server, settings):
     settings.ACTIONS_ALLOWED_HOSTS = []
     http_server.route("POST", "/lookup", json={})
     generic.enrich_action = crm_action(http_server, retries=0)
@@ -215,7 +214,7 @@ def test_an_action_pointed_at_a_private_address_is_refused_with_a_clear_error(cl
     assert any("refused to call '127.0.0.1': it resolves to 127.0.0.1, a private or local address" in text for text in feed(dialog))
 
 
-def test_a_template_cannot_reach_server_internals(client, generic, http_server):  # noqa: F811
+def test_a_template_cannot_reach_server_internals(client, generic, http_server):
     http_server.route("POST", "/lookup", json={})
     generic.enrich_action = crm_action(http_server, body={"leak": "{{ telephony.__class__.__init__.__globals__ }}"})
     generic.save()
@@ -258,7 +257,7 @@ def test_without_an_enrich_action_the_call_comes_from_webhook_data_alone(client,
     assert run_queued_tasks() == 0
 
 
-def test_an_enrichment_task_delivered_twice_runs_the_action_once(client, generic, http_server):  # noqa: F811
+def test_an_enrichment_task_delivered_twice_runs_the_action_once(client, generic, http_server):
     http_server.route("POST", "/lookup", json={"manager": {"email": "a@b.example"}, "topic": "x", "customer": {"name": "c"}})
     generic.enrich_action = crm_action(http_server)
     generic.save()
@@ -270,7 +269,7 @@ def test_an_enrichment_task_delivered_twice_runs_the_action_once(client, generic
     assert len(http_server.requests) == 1
 
 
-def test_a_lost_enrichment_task_is_queued_again_by_the_sweep(client, generic, http_server, settings):  # noqa: F811
+def test_a_lost_enrichment_task_is_queued_again_by_the_sweep(client, generic, http_server, settings):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -291,7 +290,7 @@ def test_a_lost_enrichment_task_is_queued_again_by_the_sweep(client, generic, ht
     assert Dialog.objects.get().enrichment_state == "done"
 
 
-def test_the_whole_way_over_http_with_a_real_worker_and_task_cluster(live_server, generic, operator, topic, http_server, worker_process, task_cluster):  # noqa: F811
+def test_the_whole_way_over_http_with_a_real_worker_and_task_cluster(live_server, generic, operator, topic, http_server, worker_process, task_cluster):
     import requests
 
     from .conftest import wait_until

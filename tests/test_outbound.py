@@ -5,7 +5,6 @@ import pytest
 from connective import outbound
 from connective.outbound import OutboundError, RefusedAddress, is_public
 
-from .http_server import http_server  # noqa: F401  (fixture)
 
 LOCAL = ["127.0.0.1"]
 
@@ -25,7 +24,7 @@ def test_public_addresses_are_allowed(address):
     assert is_public(address)
 
 
-def test_a_call_to_an_allowed_local_host_goes_through(http_server):  # noqa: F811
+def test_a_call_to_an_allowed_local_host_goes_through(http_server):
     http_server.route("GET", "/who", json={"email": "a@b.example"})
 
     answer = outbound.request("GET", http_server.url("/who"), allowed_hosts=LOCAL)
@@ -34,7 +33,7 @@ def test_a_call_to_an_allowed_local_host_goes_through(http_server):  # noqa: F81
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
-def test_a_local_address_or_a_name_resolving_to_one_is_refused_before_any_byte_is_sent(http_server, host):  # noqa: F811
+def test_a_local_address_or_a_name_resolving_to_one_is_refused_before_any_byte_is_sent(http_server, host):
     http_server.route("GET", "/who", json={})
 
     with pytest.raises(RefusedAddress, match="private or local address"):
@@ -49,7 +48,7 @@ def test_metadata_and_private_urls_are_refused(url):
         outbound.request("GET", url, timeout=1)
 
 
-def test_a_redirect_to_a_private_address_is_refused(http_server):  # noqa: F811
+def test_a_redirect_to_a_private_address_is_refused(http_server):
     http_server.route("GET", "/jump", status=302, headers={"Location": http_server.url("/secret", host="localhost")})
     http_server.route("GET", "/secret", json={"secret": True})
 
@@ -59,7 +58,7 @@ def test_a_redirect_to_a_private_address_is_refused(http_server):  # noqa: F811
     assert [r.path for r in http_server.requests] == ["/jump"]
 
 
-def test_redirects_within_allowed_hosts_are_followed(http_server):  # noqa: F811
+def test_redirects_within_allowed_hosts_are_followed(http_server):
     http_server.route("GET", "/old", status=301, headers={"Location": "/new"})
     http_server.route("GET", "/new", body="here")
 
@@ -71,14 +70,14 @@ def test_only_http_and_https_are_called():
         outbound.request("GET", "file:///etc/passwd")
 
 
-def test_a_slow_answer_times_out(http_server):  # noqa: F811
+def test_a_slow_answer_times_out(http_server):
     http_server.route("GET", "/slow", json={}, delay=2)
 
     with pytest.raises(OutboundError, match="no answer from 127.0.0.1 within 0.5 s"):
         outbound.request("GET", http_server.url("/slow"), allowed_hosts=LOCAL, timeout=0.5)
 
 
-def test_5xx_is_retried_with_backoff_and_4xx_is_not(http_server):  # noqa: F811
+def test_5xx_is_retried_with_backoff_and_4xx_is_not(http_server):
     http_server.route("GET", "/flaky", status=[500, 503, 200], json={"ok": True})
     http_server.route("GET", "/missing", status=404)
 
@@ -93,7 +92,7 @@ def test_a_refused_connection_is_a_transient_error():
     assert "cannot connect to 127.0.0.1" in str(error.value) and not error.value.permanent
 
 
-def test_an_answer_over_the_size_cap_is_refused(http_server):  # noqa: F811
+def test_an_answer_over_the_size_cap_is_refused(http_server):
     http_server.route("GET", "/big", body=b"x" * 5000)
 
     with pytest.raises(OutboundError, match="larger than 1000 bytes"):
