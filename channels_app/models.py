@@ -102,6 +102,12 @@ class TelephonyChannel(models.Model):
     def __str__(self):
         return f"{self.bot} / {self.name}"
 
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        from .guard import channels
+
+        channels.forget(self.webhook_id)  # this process sees a new token or Active at once; others within seconds
+
     @classmethod
     def from_preset(cls, bot, name, slug, **fields):
         preset = presets.load(slug)

@@ -5,6 +5,7 @@ import re
 from urllib.parse import parse_qsl
 
 MAX_FORM_FIELDS = 1000
+MAX_EVENTS_PER_BODY = 1000
 FORM_KEY_PART = re.compile(r"\[([^\[\]]*)\]")
 
 
@@ -55,6 +56,8 @@ def _json_events(text):
         raise BodyError("invalid JSON: nested too deeply") from None
     if isinstance(data, dict):
         return [data]
+    if isinstance(data, list) and len(data) > MAX_EVENTS_PER_BODY:
+        raise BodyError(f"more than {MAX_EVENTS_PER_BODY} events in one delivery: send them in smaller batches")
     if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
         return data
     raise BodyError("JSON body must be an object or a non-empty array of objects")

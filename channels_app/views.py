@@ -9,6 +9,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from . import guard
 from .models import RawEvent, TelephonyChannel
 
 SECRET_HEADERS = {"authorization", "cookie", "x-webhook-token", "proxy-authorization"}
@@ -31,12 +32,17 @@ def telephony_webhook(request, webhook_id):
 
 
 def accept_delivery(request, webhook_id):
-    try:
-        channel = TelephonyChannel.objects.get(webhook_id=webhook_id)
-    except TelephonyChannel.DoesNotExist:
-        return error(404, "unknown webhook")
-    if not channel.accepts_token(presented_token(request)):
-        return error(401, "missing or wrong webhook token")
+    address = request.META.get("REMOTE_ADDR") or None
+    # An address that keeps failing is refused without a query; a channel already known still works for it.
+    blocked = guard.failed_auth_blocked(address)
+    channel = guard.channels.cached(webhook_id) if blocked else guard.channels.get(webhook_id, load_channel)
+    if channel is None or not channel.accepts_token(presented_token(request)):
+        if blocked:
+            return throttled("too many failed attempts from this address; try again in a minute", retry_after=60)
+        guard.record_failed_auth(address)
+        return error(404, "unknown webhook") if channel is None else error(401, "missing or wrong webhook token")
+    if guard.channel_over_rate(channel):
+        return throttled("this channel is sending faster than its configured ceiling", retry_after=1)
     declared_length = request.META.get("CONTENT_LENGTH") or "0"
     if not declared_length.isdigit() or int(declared_length) > settings.WEBHOOK_MAX_BODY_BYTES:
         return too_large()
@@ -49,13 +55,17 @@ def accept_delivery(request, webhook_id):
         body,
         content_type=request.META.get("CONTENT_TYPE", ""),
         headers=kept_headers(request),
-        remote_addr=request.META.get("REMOTE_ADDR") or None,
+        remote_addr=address,
         is_test=request.headers.get(TEST_HEADER) == "1",
     )
     if event.is_rejected:
         status = 400 if channel.is_active else 403
         return JsonResponse({"error": event.error, "event_id": event.pk}, status=status)
     return JsonResponse({"status": "accepted", "event_id": event.pk}, status=202)
+
+
+def load_channel(webhook_id):
+    return TelephonyChannel.objects.filter(webhook_id=webhook_id).select_related(None).order_by().first()
 
 
 def presented_token(request):
@@ -86,6 +96,12 @@ def kept_headers(request):
         if name.lower() not in SECRET_HEADERS and len(kept) < MAX_KEPT_HEADERS:
             kept[name] = value[:1000]
     return kept
+
+
+def throttled(message, retry_after):
+    response = error(429, message)
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 def too_large():

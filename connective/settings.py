@@ -27,6 +27,12 @@ TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID = env.int(
 
 # Webhook ingestion
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# Seconds a web process keeps a channel (token, Active) before reading it again.
+CHANNEL_CACHE_SECONDS = env.int("CHANNEL_CACHE_SECONDS", default=5)
+# Failed authentications (wrong token, unknown webhook) per address and minute before answering 429.
+WEBHOOK_AUTH_FAILURES_PER_MINUTE = env.int("WEBHOOK_AUTH_FAILURES_PER_MINUTE", default=60)
+# Deliveries per channel and second (per web node) beyond which the answer is 429 with Retry-After; 0: none.
+CHANNEL_MAX_DELIVERIES_PER_SECOND = env.int("CHANNEL_MAX_DELIVERIES_PER_SECOND", default=5000)
 # A call with no terminal event is completed by the sweep after this many seconds of silence.
 CALL_COMPLETION_TIMEOUT = env.int("CALL_COMPLETION_TIMEOUT", default=2 * 60 * 60)
 # A claimed event whose worker died is offered again after this many seconds.
@@ -115,6 +121,15 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 
 LOGIN_URL = "admin:login"
+
+# Rate limiters' counters: shared through Redis when there is one, else per process.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+        if env("REDIS_URL", default="")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # Enrichment: a pending enrichment whose task was lost is queued again after this many seconds.
 ENRICHMENT_REQUEUE_AFTER = env.int("ENRICHMENT_REQUEUE_AFTER", default=600)

@@ -21,6 +21,17 @@ def fixture(name):
     return json.loads((FIXTURES / name).read_text())
 
 
+@pytest.fixture(autouse=True)
+def fresh_limits():
+    """Rate-limit counters and the channel cache live in memory: each test starts with none."""
+    from django.core.cache import cache
+
+    from channels_app import guard
+
+    cache.clear()
+    guard.channels.entries.clear()
+
+
 @pytest.fixture
 def bot(db):
     return Bot.objects.create(name="Support line")
