@@ -33,6 +33,10 @@ CHANNEL_CACHE_SECONDS = env.int("CHANNEL_CACHE_SECONDS", default=5)
 WEBHOOK_AUTH_FAILURES_PER_MINUTE = env.int("WEBHOOK_AUTH_FAILURES_PER_MINUTE", default=60)
 # Deliveries per channel and second (per web node) beyond which the answer is 429 with Retry-After; 0: none.
 CHANNEL_MAX_DELIVERIES_PER_SECOND = env.int("CHANNEL_MAX_DELIVERIES_PER_SECOND", default=5000)
+# The admin and /health/ raise the alarm when an unprocessed event is older than this many seconds.
+EVENT_AGE_ALERT_SECONDS = env.int("EVENT_AGE_ALERT_SECONDS", default=300)
+# When set, /metrics/ needs "Authorization: Bearer <token>".
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # A call with no terminal event is completed by the sweep after this many seconds of silence.
 CALL_COMPLETION_TIMEOUT = env.int("CALL_COMPLETION_TIMEOUT", default=2 * 60 * 60)
 # A claimed event whose worker died is offered again after this many seconds.
@@ -77,6 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "channels_app.context_processors.backlog_alert",
             ],
         },
     },
