@@ -1,0 +1,124 @@
+"""Faults: a killed worker, a database that goes away, a storm of parallel duplicates. No call is lost
+or doubled."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+from django.db import connection
+
+from channels_app import worker
+from channels_app.models import RawEvent
+from dialogs.models import CallEvent, Dialog
+
+from .conftest import PROJECT_DIR, fixture, post_event, process_all, test_database_url, wait_until
+
+CALLS = 60
+
+
+def setera_call(number):
+    events = fixture("setera_incoming.json")
+    for event in events:
+        event["call_id"] = f"call-{number}"
+    return events
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(client, setera):
+    for number in range(CALLS):
+        for event in setera_call(number):
+            post_event(client, setera, event)
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "EVENT_LEASE_SECONDS": "1"}
+    victim = subprocess.Popen([sys.executable, "manage.py", "process_events", "--poll", "0.05"], cwd=PROJECT_DIR, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: RawEvent.objects.filter(state="processed").count() >= 20, message="the worker to get going")
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    assert RawEvent.objects.exclude(state="processed").exists(), "killed before it finished"
+
+    survivor = subprocess.run([sys.executable, "manage.py", "process_events", "--once"], cwd=PROJECT_DIR,
+                              env={**env, "EVENT_LEASE_SECONDS": "1"}, capture_output=True, text=True, timeout=120)
+    assert survivor.returncode == 0, survivor.stderr
+    time.sleep(1.1)  # leases of the killed worker run out
+    process_all()
+
+    assert Dialog.objects.count() == CALLS
+    assert CallEvent.objects.count() == CALLS * 3
+    assert set(Dialog.objects.values_list("status", flat=True)) == {"answered"}
+    assert set(RawEvent.objects.values_list("state", flat=True)) == {"processed"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_refused_while_the_database_was_down_arrives_whole_on_the_providers_retry(client, setera):
+    first, second, third = fixture("setera_incoming.json")
+    post_event(client, setera, first)
+    original = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent-dir/connective.sqlite3"
+    else:
+        connection.settings_dict["PORT"] = "1"
+    try:
+        assert post_event(client, setera, second).status_code == 503
+    finally:
+        connection.close()
+        connection.settings_dict.update(original)
+
+    assert post_event(client, setera, second).status_code == 202  # the provider retries
+    post_event(client, setera, third)
+    process_all()
+
+    dialog = Dialog.objects.get()
+    assert (dialog.status, dialog.duration) == ("answered", pytest.approx(4.048))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_parallel_deliveries_with_every_event_three_times_make_exactly_one_dialog_per_call(live_server, setera):
+    url = f"{live_server.url}/webhooks/telephony/{setera.webhook_id}/?token={setera.token}"
+    deliveries = [event for number in range(6) for event in setera_call(number)] * 3  # 54 deliveries
+    start = threading.Barrier(len(deliveries))
+    codes, errors = [], []
+
+    def deliver(payload):
+        try:
+            with requests.Session() as session:
+                start.wait()
+                codes.append(session.post(url, data=json.dumps(payload), headers={"Content-Type": "application/json"}, timeout=60).status_code)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(payload,)) for payload in deliveries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    assert not errors and codes == [202] * len(deliveries)
+
+    workers_start = threading.Barrier(4)
+
+    def work():
+        try:
+            workers_start.wait()
+            while worker.process_batch(limit=2):
+                pass
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=120)
+
+    assert Dialog.objects.count() == 6
+    assert CallEvent.objects.count() == 18
+    assert set(Dialog.objects.values_list("status", flat=True)) == {"answered"}
+    assert sorted(set(RawEvent.objects.values_list("state", flat=True))) == ["duplicate", "processed"]
