@@ -79,6 +79,8 @@ class Dialog(models.Model):
             ),
         ]
 
+    is_new = False  # set on a dialog created by this merge
+
     def __str__(self):
         return f"{self.call_id} ({self.status or 'in progress'})"
 
@@ -98,16 +100,21 @@ class Dialog(models.Model):
         fingerprint = fingerprint_of(payload)
         with transaction.atomic():
             dialog = cls.locked_for_call(channel, mapped.call_id)
-            event = CallEvent.objects.filter(channel=channel, fingerprint=fingerprint).first()
+            dialog.channel = channel  # the same object: its parsed mapping is reused across a batch
+            events = [] if dialog.is_new else list(dialog.events.all())
+            event = next((e for e in events if e.fingerprint == fingerprint), None)
+            if event is None:
+                event = CallEvent.objects.filter(channel=channel, fingerprint=fingerprint).first()
             if event and (event.raw_event_id, event.position) != (raw_event.pk, position):
                 return False
             moved_from = event.dialog_id if event and event.dialog_id != dialog.pk else None
-            event = event or CallEvent(channel=channel, fingerprint=fingerprint, raw_event=raw_event, position=position)
+            if event is None:
+                event = CallEvent(channel=channel, fingerprint=fingerprint, raw_event=raw_event, position=position)
             event.take(dialog, payload, mapped)
             dialog.is_test = dialog.is_test or raw_event.is_test
             for key, text in mapped.notes:
                 dialog.note(key, text)
-            dialog.rebuild()
+            dialog.rebuild([e for e in events if e.pk != event.pk] + [event])
             if moved_from:
                 cls.objects.select_for_update().get(pk=moved_from).rebuild_or_delete()
         return True
@@ -121,13 +128,16 @@ class Dialog(models.Model):
             pass
         try:
             with transaction.atomic():
-                return cls.objects.create(channel=channel, call_id=call_id)
+                dialog = cls.objects.create(channel=channel, call_id=call_id)
+                dialog.is_new, dialog.noted_keys = True, set()  # no events, no feed yet
+                return dialog
         except IntegrityError:  # another worker created it a moment ago
             return calls.get(channel=channel, call_id=call_id)
 
-    def rebuild(self):
-        """Recompute the dialog from all its events, so arrival order and replays never matter."""
-        events = [event.view() for event in self.events.all()]
+    def rebuild(self, events=None):
+        """Recompute the dialog from all its events, so arrival order and replays never matter.
+        `events`: the dialog's CallEvents when the caller has them at hand already."""
+        events = [event.view() for event in (self.events.all() if events is None else events)]
         state = self.take_events(events)
         self.last_event_at = max((event.received_at for event in events), default=self.last_event_at)
         if state.is_complete and not self.completed_at:
@@ -153,8 +163,10 @@ class Dialog(models.Model):
         self.direction, self.status = state.direction or "", state.status
         self.duration = state.duration
         self.started_at, self.answered_at, self.ended_at = state.started_at, state.answered_at, state.ended_at
-        self.caller_number, self.caller_number_valid = self.normalised_number("caller", state.caller_number)
-        self.callee_number, self.callee_number_valid = self.normalised_number("callee", state.callee_number)
+        self.caller_number, self.caller_number_valid = self.normalised_number(
+            "caller", state.caller_number, (self.caller_number, self.caller_number_valid))
+        self.callee_number, self.callee_number_valid = self.normalised_number(
+            "callee", state.callee_number, (self.callee_number, self.callee_number_valid))
         if mapping.recordings["enabled"]:
             self.recording_url = state.recording_url
         if mapping.transcription["enabled"] and mapping.transcription["source"] == "provider":
@@ -170,9 +182,11 @@ class Dialog(models.Model):
         else:
             self.delete()
 
-    def normalised_number(self, party, number):
+    def normalised_number(self, party, number, previous=("", True)):
         if not number:
             return "", True
+        if previous == (number, False):
+            return previous  # kept as sent, and noted, before
         e164 = to_e164(number, self.channel.default_country_code)
         if e164:
             return e164, True
@@ -182,8 +196,8 @@ class Dialog(models.Model):
     def assign_operator(self, operator_ref):
         if self.enrichment_state in (EnrichmentState.DONE, EnrichmentState.FAILED):
             return  # enrichment has the last word on the operator
-        if operator_ref == self.operator_ref and (self.operator_id or not operator_ref):
-            return
+        if (operator_ref or "") == self.operator_ref:
+            return  # looked up when it first came
         from accounts.models import User
 
         self.operator_ref = operator_ref or ""
@@ -299,7 +313,12 @@ class Dialog(models.Model):
             return  # a preview: nothing to keep
         if len(key) > 255:
             key = key[:190] + hashlib.sha256(key.encode()).hexdigest()
-        FeedMessage.objects.get_or_create(dialog=self, key=key, defaults={"text": text})
+        noted = self.__dict__.get("noted_keys")
+        if noted is None:
+            noted = self.noted_keys = set(self.messages.values_list("key", flat=True))
+        if key not in noted:  # the dialog row is locked: no one else writes its feed now
+            FeedMessage.objects.create(dialog=self, key=key, text=text)
+            noted.add(key)
 
     def feed(self):
         """The call's events and the service messages, oldest first."""

@@ -11,6 +11,12 @@ from django.db import connection
 from channels_app import worker
 from channels_app.models import Bot, RawEvent, TelephonyChannel
 
+from django.core.servers.basehttp import WSGIServer
+
+# The live test server accepts bursts of parallel deliveries, as gunicorn's default backlog (2048) would;
+# Django's own listen backlog of 10 resets the connections of a 50-request burst.
+WSGIServer.request_queue_size = 128
+
 pytest_plugins = ["tests.browser", "tests.http_server"]  # the `page` and `http_server` fixtures, everywhere
 
 FIXTURES = Path(__file__).parent / "fixtures"
