@@ -7,7 +7,7 @@ from functools import cached_property
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -151,7 +151,8 @@ class RawEvent(models.Model):
         FAILED = "failed", "Failed"
         REJECTED = "rejected", "Rejected"
 
-    channel = models.ForeignKey(TelephonyChannel, on_delete=models.CASCADE, related_name="raw_events")
+    # No index of its own: the event-log index starts with the channel (one index less on the hot path).
+    channel = models.ForeignKey(TelephonyChannel, on_delete=models.CASCADE, related_name="raw_events", db_index=False)
     received_at = models.DateTimeField(default=timezone.now)
     content_type = models.CharField(max_length=200, blank=True)
     headers = models.JSONField(default=dict, blank=True)
@@ -192,8 +193,24 @@ class RawEvent(models.Model):
                 event.reject(str(exc))
             else:
                 event.available_at = event.received_at
-        event.save(force_insert=True)
+        event.insert()
         return event
+
+    INSERTED_FIELDS = ("channel", "received_at", "content_type", "headers", "remote_addr", "body", "is_test", "state",
+                       "available_at", "attempts", "error")
+
+    def insert(self):
+        """One plain INSERT, the whole cost of storing a delivery on the webhook's hot path: the ORM's
+        save() spends more time building the statement than the database spends running it."""
+        fields = [self._meta.get_field(name) for name in self.INSERTED_FIELDS]
+        table, quote = self._meta.db_table, connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        values = [field.get_db_prep_save(getattr(self, field.attname), connection) for field in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {quote(table)} ({columns}) VALUES ({placeholders}) RETURNING {quote('id')}", values)
+            self.pk = cursor.fetchone()[0]
+        self._state.adding = False
 
     def reject(self, reason):
         self.state, self.error, self.available_at = self.State.REJECTED, reason, None
