@@ -170,7 +170,8 @@ class RawEvent(models.Model):
         indexes = [
             models.Index(fields=["channel", "-received_at"], name="rawevent_channel_log"),
             models.Index(
-                fields=["available_at"], name="rawevent_queue", condition=models.Q(available_at__isnull=False)
+                fields=["channel", "available_at"], name="rawevent_channel_queue",
+                condition=models.Q(available_at__isnull=False),
             ),
         ]
 
@@ -258,6 +259,25 @@ class RawEvent(models.Model):
         self.save(update_fields=["state", "error", "attempts", "available_at"])
 
     @classmethod
+    def fair_turns(cls, now, limit):
+        """The ids of up to `limit` available events, taking turns between channels (each channel's oldest
+        first, then each one's second…), so one noisy channel cannot starve the others."""
+        table, channels = cls._meta.db_table, TelephonyChannel._meta.db_table
+        if connection.vendor == "postgresql":  # each channel's head of queue through its index
+            candidates = (f"{channels} c CROSS JOIN LATERAL (SELECT id, channel_id, available_at FROM {table} r "
+                          "WHERE r.channel_id = c.id AND r.available_at <= %s ORDER BY available_at, id LIMIT %s) q")
+            params = [now, limit, limit]
+        else:
+            candidates = f"(SELECT id, channel_id, available_at FROM {table} WHERE available_at <= %s) q"
+            params = [now, limit]
+        sql = ("SELECT id FROM (SELECT q.id, q.available_at, row_number() OVER "
+               f"(PARTITION BY q.channel_id ORDER BY q.available_at, q.id) AS turn FROM {candidates}) turns "
+               "ORDER BY turn, available_at, id LIMIT %s")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [row[0] for row in cursor.fetchall()]
+
+    @classmethod
     @transaction.atomic
     def claim(cls, limit):
         """Take up to `limit` events off the queue for this worker; an event whose worker died comes back
@@ -265,9 +285,9 @@ class RawEvent(models.Model):
         now = timezone.now()
         rows = list(
             cls.objects.select_for_update(skip_locked=True)
-            .filter(available_at__lte=now)
+            .filter(id__in=cls.fair_turns(now, limit), available_at__lte=now)
             .order_by("available_at", "id")
-            .values_list("id", "attempts")[:limit]
+            .values_list("id", "attempts")
         )
         exhausted = [pk for pk, attempts in rows if attempts >= settings.EVENT_MAX_ATTEMPTS]
         if exhausted:

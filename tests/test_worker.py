@@ -148,3 +148,21 @@ def run_in_threads(function, items):
     for thread in threads:
         thread.join(timeout=60)
     assert not errors, errors
+
+
+def test_a_noisy_channel_cannot_starve_the_others(client, make_channel):
+    noisy, quiet = make_channel("generic", name="Noisy"), make_channel("generic", name="Quiet")
+    for number in range(30):
+        post_event(client, noisy, {**fixture("generic_call.json"), "call_id": f"n{number}"})
+    post_event(client, quiet, {**fixture("generic_call.json"), "call_id": "q1"})
+
+    first_batch = RawEvent.claim(limit=5)
+
+    assert quiet.pk in {event.channel_id for event in first_batch}
+    assert len(first_batch) == 5
+
+
+def test_events_of_one_channel_are_claimed_oldest_first(client, generic):
+    for number in range(4):
+        post_event(client, generic, {**fixture("generic_call.json"), "call_id": f"c{number}"})
+    assert [event.pk for event in RawEvent.claim(limit=2)] == list(RawEvent.objects.order_by("id").values_list("id", flat=True)[:2])
