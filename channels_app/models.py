@@ -1,6 +1,8 @@
 import hmac
+import logging
 import secrets
 import uuid
+from collections import defaultdict
 from datetime import timedelta
 from functools import cached_property
 
@@ -14,6 +16,9 @@ from django.utils import timezone
 from . import presets
 from .mapping import Mapping, MappingError, config_errors
 from .parsing import BodyError, parse_events
+
+
+log = logging.getLogger(__name__)
 
 
 def new_token():
@@ -225,20 +230,45 @@ class RawEvent(models.Model):
 
     def process(self):
         """Merge every event in the body into its call's dialog. Safe to run again: nothing doubles."""
+        self.process_batch([self])
+
+    @classmethod
+    def process_batch(cls, raw_events):
+        """Merge the events of several deliveries, one transaction per call, and record each delivery's
+        outcome. A call that fails for a transient reason leaves its deliveries to be tried again."""
         from dialogs.models import Dialog
 
-        errors, merged = [], 0
-        for position, payload in enumerate(self.payloads()):
+        calls, errors, merged, troubled = defaultdict(list), defaultdict(list), defaultdict(int), {}
+        for raw_event in raw_events:
             try:
-                mapped = self.channel.mapping.map(payload)
-            except MappingError as exc:
-                errors.append(str(exc) if position == 0 else f"event {position}: {exc}")
+                payloads = raw_event.payloads()
+            except BodyError as exc:
+                errors[raw_event.pk].append(str(exc))
                 continue
-            merged += Dialog.merge_event(self, position, payload, mapped)
-        if errors:
-            self.finish(self.State.FAILED, "; ".join(errors))
-        else:
-            self.finish(self.State.PROCESSED if merged else self.State.DUPLICATE)
+            for position, payload in enumerate(payloads):
+                try:
+                    mapped = raw_event.channel.mapping.map(payload)
+                except MappingError as exc:
+                    errors[raw_event.pk].append(str(exc) if position == 0 else f"event {position}: {exc}")
+                    continue
+                calls[(raw_event.channel_id, mapped.call_id)].append((raw_event, position, payload, mapped))
+        for (_, call_id), items in calls.items():
+            try:
+                outcomes = Dialog.merge_events(items[0][0].channel, call_id, items)
+            except Exception as exc:  # a worker survives anything one call does, and records it
+                log.exception("merging events of a call failed")
+                for raw_event, *_ in items:
+                    troubled[raw_event.pk] = f"{type(exc).__name__}: {exc}"
+                continue
+            for (raw_event, *_), was_merged in zip(items, outcomes):
+                merged[raw_event.pk] += was_merged
+        for raw_event in raw_events:
+            if raw_event.pk in troubled:
+                raw_event.fail_attempt(troubled[raw_event.pk])
+            elif errors[raw_event.pk]:
+                raw_event.finish(cls.State.FAILED, "; ".join(errors[raw_event.pk]))
+            else:
+                raw_event.finish(cls.State.PROCESSED if merged[raw_event.pk] else cls.State.DUPLICATE)
 
     def finish(self, state, error=""):
         self.state, self.error, self.available_at, self.processed_at = state, error, None, timezone.now()

@@ -12,7 +12,6 @@ from django.db import close_old_connections, connection
 from dialogs.models import Dialog
 
 from .models import RawEvent
-from .parsing import BodyError
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +22,8 @@ def process_batch(limit=BATCH_SIZE):
     """Claim and process up to `limit` events; the number processed."""
     relax_durability()
     events = RawEvent.claim(limit)
-    for event in events:
-        process_one(event)
+    if events:
+        RawEvent.process_batch(events)
     return len(events)
 
 
@@ -38,16 +37,6 @@ def relax_durability():
             with connection.cursor() as cursor:
                 cursor.execute("SET synchronous_commit TO off")
             connection.relaxed_session = connection.connection
-
-
-def process_one(event):
-    try:
-        event.process()
-    except BodyError as exc:
-        event.finish(RawEvent.State.FAILED, str(exc))
-    except Exception as exc:  # the worker survives anything one event does, and records it
-        log.exception("event %s failed (attempt %s)", event.pk, event.attempts)
-        event.fail_attempt(f"{type(exc).__name__}: {exc}")
 
 
 def drain(limit=BATCH_SIZE):

@@ -90,34 +90,50 @@ class Dialog(models.Model):
 
     @classmethod
     def merge_event(cls, raw_event, position, payload, mapped):
-        """Merge one mapped provider event into its call's dialog: the one way events become dialogs.
+        """Merge one mapped provider event into its call's dialog; False when it was a duplicate."""
+        return cls.merge_events(raw_event.channel, mapped.call_id, [(raw_event, position, payload, mapped)])[0]
 
-        Returns False when the event was already merged from another delivery (a provider's retry).
-        Events of one call are serialised by a lock on the dialog row, so parallel workers never make
-        two dialogs nor lose an update.
+    @classmethod
+    def merge_events(cls, channel, call_id, items):
+        """Merge mapped provider events of one call into its dialog: the one way events become dialogs.
+
+        `items` are (raw event, position in its body, payload, mapped event). Returns, for each, whether
+        it was merged (False: already merged from another delivery, a provider's retry). Events of one
+        call are serialised by a lock on the dialog row, so parallel workers never make two dialogs nor
+        lose an update; several events of a call in one batch cost one transaction.
         """
-        channel = raw_event.channel
-        fingerprint = fingerprint_of(payload)
         with transaction.atomic():
-            dialog = cls.locked_for_call(channel, mapped.call_id)
+            dialog = cls.locked_for_call(channel, call_id)
             dialog.channel = channel  # the same object: its parsed mapping is reused across a batch
-            events = [] if dialog.is_new else list(dialog.events.all())
-            event = next((e for e in events if e.fingerprint == fingerprint), None)
-            if event is None:
-                event = CallEvent.objects.filter(channel=channel, fingerprint=fingerprint).first()
-            if event and (event.raw_event_id, event.position) != (raw_event.pk, position):
-                return False
-            moved_from = event.dialog_id if event and event.dialog_id != dialog.pk else None
-            if event is None:
-                event = CallEvent(channel=channel, fingerprint=fingerprint, raw_event=raw_event, position=position)
-            event.take(dialog, payload, mapped)
-            dialog.is_test = dialog.is_test or raw_event.is_test
-            for key, text in mapped.notes:
-                dialog.note(key, text)
-            dialog.rebuild([e for e in events if e.pk != event.pk] + [event])
-            if moved_from:
-                cls.objects.select_for_update().get(pk=moved_from).rebuild_or_delete()
-        return True
+            events = {} if dialog.is_new else {event.fingerprint: event for event in dialog.events.all()}
+            fingerprints = [fingerprint_of(payload) for _, _, payload, _ in items]
+            elsewhere = {}  # merged under another call id before its channel's mapping was fixed
+            if unknown := set(fingerprints) - set(events):
+                for event in CallEvent.objects.filter(channel=channel, fingerprint__in=unknown):
+                    elsewhere[event.fingerprint] = event
+            merged, new_events, moved_from = [], [], set()
+            for (raw_event, position, payload, mapped), fingerprint in zip(items, fingerprints):
+                event = events.get(fingerprint) or elsewhere.pop(fingerprint, None)
+                if event and (event.raw_event_id, event.position) != (raw_event.pk, position):
+                    merged.append(False)
+                    continue
+                if event is None:
+                    event = CallEvent(channel=channel, fingerprint=fingerprint, raw_event=raw_event, position=position)
+                    new_events.append(event)
+                elif event.dialog_id != dialog.pk:
+                    moved_from.add(event.dialog_id)
+                event.take(dialog, payload, mapped, save=event not in new_events)
+                events[fingerprint] = event
+                dialog.is_test = dialog.is_test or raw_event.is_test
+                for key, text in mapped.notes:
+                    dialog.note(key, text)
+                merged.append(True)
+            CallEvent.objects.bulk_create(new_events)
+            if any(merged):
+                dialog.rebuild(list(events.values()))
+            for pk in moved_from:
+                cls.objects.select_for_update().get(pk=pk).rebuild_or_delete()
+        return merged
 
     @classmethod
     def locked_for_call(cls, channel, call_id):
@@ -381,10 +397,11 @@ class CallEvent(models.Model):
         ordering = ["received_at", "id"]
         constraints = [models.UniqueConstraint(fields=["channel", "fingerprint"], name="callevent_once_per_channel")]
 
-    def take(self, dialog, payload, mapped):
+    def take(self, dialog, payload, mapped, save=True):
         self.dialog, self.payload, self.fields, self.extra = dialog, payload, mapped.fields, mapped.extra
         self.received_at = self.raw_event.received_at
-        self.save()
+        if save:
+            self.save()
 
     def view(self):
         return CallEventView(self.fields, self.extra, self.received_at, (self.raw_event_id, self.position))

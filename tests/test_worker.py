@@ -48,14 +48,14 @@ def test_a_transient_failure_is_retried_later_and_recorded(client, setera, monke
     post_event(client, setera, fixture("setera_incoming.json")[0])
     failures = iter([ConnectionError("database connection reset")])
 
-    real_merge = Dialog.merge_event.__func__
+    real_merge = Dialog.merge_events.__func__
 
     def flaky_merge(cls, *args):
         for failure in failures:
             raise failure
         return real_merge(cls, *args)
 
-    monkeypatch.setattr(Dialog, "merge_event", classmethod(flaky_merge))
+    monkeypatch.setattr(Dialog, "merge_events", classmethod(flaky_merge))
     process_all()
 
     event = RawEvent.objects.get()
