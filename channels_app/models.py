@@ -262,13 +262,20 @@ class RawEvent(models.Model):
                 continue
             for (raw_event, *_), was_merged in zip(items, outcomes):
                 merged[raw_event.pk] += was_merged
+        finished = defaultdict(list)
         for raw_event in raw_events:
             if raw_event.pk in troubled:
                 raw_event.fail_attempt(troubled[raw_event.pk])
             elif errors[raw_event.pk]:
                 raw_event.finish(cls.State.FAILED, "; ".join(errors[raw_event.pk]))
             else:
-                raw_event.finish(cls.State.PROCESSED if merged[raw_event.pk] else cls.State.DUPLICATE)
+                finished[cls.State.PROCESSED if merged[raw_event.pk] else cls.State.DUPLICATE].append(raw_event)
+        for state, done in finished.items():  # one UPDATE for all the deliveries that went well
+            now = timezone.now()
+            cls.objects.filter(pk__in=[raw_event.pk for raw_event in done]).update(
+                state=state, error="", available_at=None, processed_at=now)
+            for raw_event in done:
+                raw_event.state, raw_event.error, raw_event.available_at, raw_event.processed_at = state, "", None, now
 
     def finish(self, state, error=""):
         self.state, self.error, self.available_at, self.processed_at = state, error, None, timezone.now()
