@@ -70,6 +70,10 @@ class TelephonyChannel(models.Model):
         JSON = "json", "JSON"
         FORM = "form", "Form-urlencoded"
 
+    class Transport(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook (the provider POSTs to us)"
+        SQS = "sqs", "AWS SQS queue (we pull)"
+
     class EnrichErrorAction(models.TextChoices):
         SKIP = "skip", "Do not assign or auto-transcribe"
         ASSIGN_ADMIN = "assign_admin", "Assign administrator and run auto-transcription"
@@ -79,6 +83,7 @@ class TelephonyChannel(models.Model):
     is_active = models.BooleanField("active", default=True)
     webhook_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     token = models.CharField("webhook token", max_length=100, default=new_token, editable=False)
+    transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.WEBHOOK)
     data_format = models.CharField(max_length=8, choices=DataFormat.choices, default=DataFormat.JSON)
     advanced_config = models.JSONField(default=default_advanced_config)
     default_country_code = models.CharField(
@@ -184,13 +189,16 @@ class RawEvent(models.Model):
         return f"event {self.pk} on {self.channel_id} ({self.state})"
 
     @classmethod
-    def receive(cls, channel, body, content_type="", headers=None, remote_addr=None, is_test=False):
-        """Store a delivery: queued for processing, or rejected with the reason when it cannot be."""
+    def receive(cls, channel, body, content_type="", headers=None, remote_addr=None, is_test=False, refusal=""):
+        """Store a delivery: queued for processing, or rejected with the reason when it cannot be
+        (`refusal`: the transport already knows why, e.g. a bad signature)."""
         event = cls(
             channel=channel, body=body, content_type=content_type, headers=headers or {}, remote_addr=remote_addr,
             is_test=is_test,
         )
-        if not channel.is_active:
+        if refusal:
+            event.reject(refusal)
+        elif not channel.is_active:
             event.reject(f"channel '{channel.name}' is inactive: activate it in the admin to accept calls")
         else:
             try:
@@ -340,3 +348,47 @@ class RawEvent(models.Model):
             state=cls.State.PROCESSING, available_at=lease_end, attempts=models.F("attempts") + 1
         )
         return list(cls.objects.filter(id__in=ids).select_related("channel").order_by("id"))
+
+
+class SqsQueue(models.Model):
+    """Where a channel with the SQS transport pulls its events from, and how that is going."""
+
+    channel = models.OneToOneField(TelephonyChannel, on_delete=models.CASCADE, related_name="sqs_queue")
+    queue_url = models.URLField(max_length=500)
+    region = models.CharField(max_length=40, default="us-east-1")
+    access_key_id = models.CharField("access key id", max_length=128)
+    secret_access_key_encrypted = models.TextField(editable=False, blank=True)
+    endpoint_url = models.URLField(blank=True, help_text="Only for SQS-compatible services other than AWS.")
+    require_signature = models.BooleanField(
+        default=True,
+        help_text="Refuse messages without a valid X-SIGNATURE attribute (HMAC-SHA256 of the body with the secret "
+        "access key), as Wildix signs them.",
+    )
+    last_poll_at = models.DateTimeField(null=True, blank=True)
+    messages_received = models.PositiveBigIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "SQS queue"
+
+    def __str__(self):
+        return self.queue_url
+
+    @property
+    def secret_access_key(self):
+        from connective.encryption import decrypt
+
+        return decrypt(self.secret_access_key_encrypted)
+
+    def set_secret_access_key(self, secret):
+        from connective.encryption import encrypt
+
+        self.secret_access_key_encrypted = encrypt(secret)
+
+    def status_text(self):
+        if self.last_error:
+            return f"Error since {self.last_error_at:%Y-%m-%d %H:%M:%S}: {self.last_error}"
+        if self.last_poll_at:
+            return f"Polling: last poll {self.last_poll_at:%Y-%m-%d %H:%M:%S}, {self.messages_received} messages received"
+        return "Not polled yet: is the SQS consumer (manage.py consume_sqs) running?"

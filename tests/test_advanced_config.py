@@ -9,6 +9,10 @@ from channels_app.mapping import MISSING, Mapping, MappingError, config_errors, 
 from channels_app.models import TelephonyChannel, default_advanced_config
 
 
+NO_SQS_TRANSPORT = {"sqs_queue-TOTAL_FORMS": "0", "sqs_queue-INITIAL_FORMS": "0", "sqs_queue-MIN_NUM_FORMS": "0",
+                    "sqs_queue-MAX_NUM_FORMS": "1"}
+
+
 def test_every_preset_and_the_default_config_are_valid():
     assert config_errors(default_advanced_config()) == []
     for slug, preset in presets.all_presets().items():
@@ -46,7 +50,7 @@ def test_the_admin_refuses_an_invalid_config_and_shows_the_path(admin_client, bo
         {
             "bot": bot.pk, "name": "Main", "is_active": "on", "data_format": "json",
             "advanced_config": json.dumps(config), "default_country_code": "+380",
-            "enrich_error_action": "skip",
+            "enrich_error_action": "skip", "transport": "webhook", **NO_SQS_TRANSPORT,
         },
     )
 
@@ -65,7 +69,7 @@ def test_the_admin_saves_a_valid_config(admin_client, bot):
         {
             "bot": bot.pk, "name": "Main", "is_active": "on", "data_format": "form",
             "advanced_config": json.dumps(config), "default_country_code": "+358",
-            "enrich_error_action": "assign_admin",
+            "enrich_error_action": "assign_admin", "transport": "webhook", **NO_SQS_TRANSPORT,
         },
     )
 
