@@ -31,6 +31,20 @@ class EnrichmentState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class DialogQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """What a user may see: staff everything, an operator the dialogs of the bots they are a member of."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(channel__bot__members=user)
+
+    def in_panel(self):
+        """Dialogs the operator panel shows: complete and enriched."""
+        return self.filter(ready_at__isnull=False)
+
+
 class Dialog(models.Model):
     """One call on one channel, however many events the provider sent for it."""
 
@@ -67,8 +81,13 @@ class Dialog(models.Model):
     )
     completed_by_sweep = models.BooleanField(default=False)
     last_event_at = models.DateTimeField(default=timezone.now)
+    number_digits = models.CharField(
+        max_length=140, blank=True, editable=False, help_text="The digits of both numbers, for the number search."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DialogQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -76,6 +95,12 @@ class Dialog(models.Model):
         indexes = [
             models.Index(
                 fields=["last_event_at"], name="dialog_incomplete", condition=models.Q(completed_at__isnull=True)
+            ),
+            # The operator panel's history, newest first, for staff and per channel for operators.
+            models.Index(fields=["-started_at", "-id"], name="dialog_panel", condition=models.Q(ready_at__isnull=False)),
+            models.Index(
+                fields=["channel", "-started_at", "-id"], name="dialog_panel_channel",
+                condition=models.Q(ready_at__isnull=False),
             ),
         ]
 
@@ -87,6 +112,15 @@ class Dialog(models.Model):
     @property
     def is_complete(self):
         return self.completed_at is not None
+
+    @property
+    def customer_number(self):
+        """The other party: the caller of an incoming call, the callee of an outgoing one."""
+        return self.callee_number if self.direction == "out" else self.caller_number
+
+    @property
+    def has_recording(self):
+        return bool(self.recording_url)
 
     @classmethod
     def merge_event(cls, raw_event, position, payload, mapped):
@@ -183,6 +217,7 @@ class Dialog(models.Model):
             "caller", state.caller_number, (self.caller_number, self.caller_number_valid))
         self.callee_number, self.callee_number_valid = self.normalised_number(
             "callee", state.callee_number, (self.callee_number, self.callee_number_valid))
+        self.number_digits = " ".join(digits_of(number) for number in (self.caller_number, self.callee_number))
         if mapping.recordings["enabled"]:
             self.recording_url = state.recording_url
         if mapping.transcription["enabled"] and mapping.transcription["source"] == "provider":
@@ -364,6 +399,10 @@ class Dialog(models.Model):
         return completed
 
 
+def digits_of(number):
+    return "".join(character for character in number or "" if character.isdigit())[:69]
+
+
 def extra_outputs(outputs):
     return {name: value for name, value in outputs.items() if name not in ("operator_email", "topic_alias")}
 
@@ -409,6 +448,15 @@ class CallEvent(models.Model):
     @property
     def status(self):
         return self.fields.get("status", "")
+
+    def summary(self):
+        """The event in a line of the feed: its status and what it says about the call."""
+        parts = [self.fields.get("status") or "event"]
+        if self.fields.get("caller_number") or self.fields.get("callee_number"):
+            parts.append(f"{self.fields.get('caller_number', '?')} → {self.fields.get('callee_number', '?')}")
+        if self.fields.get("duration") is not None:
+            parts.append(f"{self.fields['duration']} s")
+        return " · ".join(str(part) for part in parts)
 
 
 class FeedMessage(models.Model):

@@ -24,6 +24,7 @@ class Route:
     body: bytes = b""
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
+    ranges: bool = False
     calls: int = 0
 
     def next_status(self):
@@ -65,7 +66,9 @@ class TestHTTPServer:
                 if route is None:
                     status, payload, headers, delay = 404, b"not found", {}, 0
                 else:
-                    status, payload, headers, delay = route.next_status(), route.body, route.headers, route.delay
+                    status, payload, headers, delay = route.next_status(), route.body, dict(route.headers), route.delay
+                    if route.ranges:
+                        status, payload = served_range(self.headers.get("Range"), payload, headers, status)
                 if delay:
                     time.sleep(delay)
                 try:
@@ -90,7 +93,7 @@ class TestHTTPServer:
     def url(self, path="/", host="127.0.0.1"):
         return f"http://{host}:{self.port}{path}"
 
-    def route(self, method, path, status=200, json=None, body=b"", headers=None, delay=0.0):
+    def route(self, method, path, status=200, json=None, body=b"", headers=None, delay=0.0, ranges=False):
         headers = dict(headers or {})
         if json is not None:
             body = jsonlib.dumps(json).encode()
@@ -98,11 +101,24 @@ class TestHTTPServer:
         if isinstance(body, str):
             body = body.encode()
         statuses = status if isinstance(status, list) else [status]
-        self.routes[(method, path)] = Route(statuses, body, headers, delay)
+        self.routes[(method, path)] = Route(statuses, body, headers, delay, ranges)
 
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def served_range(header, payload, headers, status):
+    """Honour `Range: bytes=a-b` as a file server would (206 and Content-Range)."""
+    headers["Accept-Ranges"] = "bytes"
+    if not header or not header.startswith("bytes="):
+        return status, payload
+    first, _, last = header[6:].partition("-")
+    start = int(first) if first else max(len(payload) - int(last), 0)
+    end = int(last) if first and last else len(payload) - 1
+    end = min(end, len(payload) - 1)
+    headers["Content-Range"] = f"bytes {start}-{end}/{len(payload)}"
+    return 206, payload[start : end + 1]
 
 
 @pytest.fixture

@@ -1,0 +1,119 @@
+"""The operator panel: call history, a dialog's card, feed, recording and transcript."""
+
+import re
+from contextlib import ExitStack
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from connective import outbound
+
+from .calls import CANONICAL_STATUSES
+from .filters import apply_filters, cursor_of, newer_than, page, visible_channels
+from .models import Dialog, Topic
+
+RANGE = re.compile(r"^bytes=\d*-\d*$")
+PASSED_ON_HEADERS = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "Last-Modified", "ETag")
+
+
+def history(user):
+    return (
+        Dialog.objects.visible_to(user).in_panel()
+        .select_related("channel__bot", "operator", "topic")
+        .only("id", "started_at", "direction", "caller_number", "callee_number", "status", "duration", "recording_url",
+              "transcript", "is_test", "channel__name", "channel__bot__name", "operator__username",
+              "operator__email", "operator__first_name", "operator__last_name", "topic__name")
+    )
+
+
+@login_required
+@require_GET
+def dialog_list(request):
+    dialogs = apply_filters(history(request.user), request.GET, request.user)
+    rows, next_cursor = page(dialogs, after=request.GET.get("after"))
+    filters = request.GET.copy()
+    filters.pop("after", None)
+    return render(request, "panel/list.html", {
+        "rows": rows,
+        "first_cursor": cursor_of(rows[0]) if rows else "",
+        "next_cursor": next_cursor,
+        "filters": filters,
+        "filter_query": filters.urlencode(),
+        "channels": visible_channels(request.user),
+        "topics": Topic.objects.all(),
+        "statuses": CANONICAL_STATUSES,
+        "paged": "after" in request.GET,
+        "poll_ms": int(settings.PANEL_POLL_SECONDS * 1000),
+    })
+
+
+@login_required
+@require_GET
+def new_rows(request):
+    """Rows newer than the history's first row, for the list to prepend without a reload."""
+    dialogs = apply_filters(history(request.user), request.GET, request.user)
+    rows = newer_than(dialogs, request.GET.get("newer_than"))
+    response = render(request, "panel/rows.html", {"rows": rows})
+    response["X-First-Cursor"] = cursor_of(rows[0]) if rows else ""
+    return response
+
+
+def visible_dialog(request, pk):
+    return get_object_or_404(Dialog.objects.visible_to(request.user).in_panel().select_related("channel__bot", "operator", "topic"), pk=pk)
+
+
+@login_required
+@require_GET
+def dialog_detail(request, pk):
+    dialog = visible_dialog(request, pk)
+    return render(request, "panel/detail.html", {
+        "dialog": dialog,
+        "feed": dialog.feed(),
+        "recording_src": recording_source(dialog),
+    })
+
+
+def recording_source(dialog):
+    if not dialog.recording_url:
+        return ""
+    if dialog.channel.mapping.recordings.get("playback") == "direct":
+        return dialog.recording_url
+    return f"/panel/dialogs/{dialog.pk}/recording/"
+
+
+@login_required
+@require_GET
+def dialog_recording(request, pk):
+    """The recording through our own authenticated URL: proxied from the provider (never from a private
+    address unless allowed), with Range passed on so the player can seek."""
+    dialog = visible_dialog(request, pk)
+    if not dialog.recording_url:
+        raise Http404("This call has no recording.")
+    headers = {}
+    if RANGE.match(request.headers.get("Range", "")):
+        headers["Range"] = request.headers["Range"]
+    resources = ExitStack()
+    try:
+        upstream = resources.enter_context(outbound.stream(
+            "GET", dialog.recording_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS, timeout=15, headers=headers))
+    except outbound.OutboundError as exc:
+        return HttpResponse(f"The recording could not be loaded: {exc}", status=502, content_type="text/plain")
+    if upstream.status_code not in (200, 206):
+        resources.close()
+        return HttpResponse(f"The recording could not be loaded: its host answered HTTP {upstream.status_code}.",
+                            status=502, content_type="text/plain")
+
+    def body():
+        with resources:
+            yield from upstream.iter_content(64 * 1024)
+
+    response = StreamingHttpResponse(body(), status=upstream.status_code)
+    for name in PASSED_ON_HEADERS:
+        if name in upstream.headers:
+            response[name] = upstream.headers[name]
+    response.setdefault("Accept-Ranges", "bytes")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
