@@ -43,7 +43,8 @@ class DialogSerializer(serializers.ModelSerializer):
         return dialog.operator.email if dialog.operator else None
 
     def get_has_transcript(self, dialog) -> bool:
-        return bool(dialog.transcript)
+        transcribed = getattr(dialog, "transcribed", None)  # annotated on the history's rows
+        return bool(dialog.transcript) if transcribed is None else transcribed
 
 
 class FeedEntrySerializer(serializers.Serializer):

@@ -102,6 +102,10 @@ class Dialog(models.Model):
                 fields=["channel", "-started_at", "-id"], name="dialog_panel_channel",
                 condition=models.Q(ready_at__isnull=False),
             ),
+            models.Index(
+                fields=["status", "-started_at", "-id"], name="dialog_panel_status",
+                condition=models.Q(ready_at__isnull=False),
+            ),
         ]
 
     is_new = False  # set on a dialog created by this merge

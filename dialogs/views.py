@@ -5,6 +5,7 @@ from contextlib import ExitStack
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
@@ -23,9 +24,8 @@ def history(user):
     return (
         Dialog.objects.visible_to(user).in_panel()
         .select_related("channel__bot", "operator", "topic")
-        .only("id", "started_at", "direction", "caller_number", "callee_number", "status", "duration", "recording_url",
-              "transcript", "is_test", "channel__name", "channel__bot__name", "operator__username",
-              "operator__email", "operator__first_name", "operator__last_name", "topic__name")
+        .defer("extra", "transcript", "number_digits")
+        .annotate(transcribed=ExpressionWrapper(~Q(transcript=""), output_field=BooleanField()))
     )
 
 
