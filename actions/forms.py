@@ -3,6 +3,7 @@ import json
 from django import forms
 
 from channels_app.models import RawEvent
+from connective.widgets import PrettyJSONWidget
 
 from .models import Action
 
@@ -25,18 +26,6 @@ SAMPLE_STATE = {
     "channel": {"id": 1, "name": "Main telephony", "default_country_code": "+380"},
     "bot": {"id": 1, "name": "Demo bot"},
 }
-
-
-class PrettyJSONWidget(forms.Textarea):
-    def __init__(self, rows=14):
-        super().__init__(attrs={"rows": rows, "class": "vLargeTextField json-editor", "spellcheck": "false",
-                                "style": "font-family: monospace; width: 100%; max-width: 60em"})
-
-    def format_value(self, value):
-        try:
-            return json.dumps(json.loads(value), indent=2, ensure_ascii=False)
-        except (TypeError, ValueError):
-            return value
 
 
 class ActionForm(forms.ModelForm):

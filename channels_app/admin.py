@@ -1,20 +1,50 @@
-from django import forms
-from django.contrib import admin
+import json
 
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from connective.widgets import PrettyJSONWidget
+
+from . import presets
+from .countries import country_code_choices
+from .inspection import preview, suggest_mapping
 from .models import Bot, RawEvent, SqsQueue, TelephonyChannel
+from .parsing import BodyError
+from .test_button import run_test
 
 
 class TelephonyChannelInline(admin.TabularInline):
     model = TelephonyChannel
     extra = 0
-    fields = ["name", "is_active", "data_format"]
+    fields = ["name", "is_active", "transport", "data_format"]
     show_change_link = True
+    verbose_name_plural = "Telephony"
 
 
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+    list_display = ["name", "channel_count", "created_at"]
+    filter_horizontal = ["members"]
     inlines = [TelephonyChannelInline]
+    readonly_fields = ["create_channel"]
+    fields = ["name", "members", "create_channel"]
+
+    @admin.display(description="Telephony")
+    def channel_count(self, bot):
+        return bot.channels.count()
+
+    @admin.display(description="")
+    def create_channel(self, bot):
+        if not bot.pk:
+            return "Save the bot first, then create its channels."
+        url = reverse("admin:channels_app_telephonychannel_add") + f"?bot={bot.pk}"
+        return format_html('<a class="button" href="{}" id="create-channel">Create channel</a>', url)
 
 
 class SqsQueueForm(forms.ModelForm):
@@ -51,18 +81,209 @@ class SqsQueueInline(admin.StackedInline):
         return queue.status_text() if queue.pk else "Save the channel to start polling."
 
 
+class TelephonyChannelForm(forms.ModelForm):
+    preset = forms.ChoiceField(
+        required=False,
+        help_text="Fills Advanced Config, the data format and the country with a working setup for the provider.",
+    )
+    default_country_code = forms.ChoiceField(required=False, label="Default country code")
+
+    class Meta:
+        model = TelephonyChannel
+        fields = "__all__"
+        widgets = {"advanced_config": PrettyJSONWidget(rows=22)}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["preset"].choices = [("", "— keep the current configuration —")] + [
+            (slug, preset["name"]) for slug, preset in presets.all_presets().items()]
+        self.fields["default_country_code"].choices = country_code_choices()
+        self.fields["default_country_code"].help_text = TelephonyChannel._meta.get_field("default_country_code").help_text
+
+
 @admin.register(TelephonyChannel)
 class TelephonyChannelAdmin(admin.ModelAdmin):
-    list_display = ["name", "bot", "is_active", "transport", "data_format"]
+    form = TelephonyChannelForm
+    list_display = ["name", "bot", "is_active", "transport", "data_format", "last_event"]
     list_filter = ["bot", "is_active", "transport"]
-    readonly_fields = ["webhook_url", "token"]
+    search_fields = ["name", "bot__name"]
+    readonly_fields = ["status_panel", "webhook", "token_display", "default_operator"]
     inlines = [SqsQueueInline]
+    fieldsets = [
+        (None, {"fields": ["bot", "name", "is_active", "status_panel"]}),
+        ("Webhook", {"fields": ["webhook", "token_display", "transport", "data_format"]}),
+        ("Advanced Config", {"fields": ["preset", "advanced_config"]}),
+        ("Number normalization", {"fields": ["default_country_code"]}),
+        ("Enrichment and transcription", {"fields": ["enrich_action", "enrich_error_action", "default_operator",
+                                                     "auto_transcription"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ["default_operator"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj:
+            return self.fieldsets
+        return [(title, {"fields": [f for f in options["fields"] if f not in ("status_panel", "webhook", "token_display")]})
+                for title, options in self.fieldsets]
+
+    @admin.display(description="Last event")
+    def last_event(self, channel):
+        return channel.activity()["last_event_at"] or "—"
+
+    @admin.display(description="Status")
+    def status_panel(self, channel):
+        activity = channel.activity()
+        error = activity["last_error"]
+        log = reverse("admin:channels_app_rawevent_changelist") + f"?channel__id__exact={channel.pk}"
+        return format_html(
+            '<div id="channel-status"><strong>{}</strong> · last event {} · last 24 h: {} events, {} dialogs, {} failures'
+            '{}<br><a href="{}">Event log</a></div>',
+            "Active" if channel.is_active else "Inactive",
+            activity["last_event_at"].strftime("%Y-%m-%d %H:%M:%S") if activity["last_event_at"] else "never",
+            activity["events"], activity["dialogs"], activity["failures"],
+            format_html("<br>Last error ({}): {}", error.received_at.strftime("%Y-%m-%d %H:%M"), error.error) if error else "",
+            log,
+        )
+
+    @admin.display(description="Webhook URL")
+    def webhook(self, channel):
+        with_token = f"{channel.webhook_url}?token={channel.token}"
+        return format_html(
+            '{}<br>{}<div class="help">The second form carries the token for providers that can only be given a URL.</div>',
+            copyable("webhook-url", channel.webhook_url), copyable("webhook-url-with-token", with_token))
+
+    @admin.display(description="Webhook token")
+    def token_display(self, channel):
+        url = reverse("admin:channels_app_telephonychannel_regenerate_token", args=[channel.pk])
+        return format_html('{} <a class="button" href="{}" id="regenerate-token">Regenerate token</a>',
+                           copyable("webhook-token", channel.token), url)
+
+    @admin.display(description="Default operator for 'assign administrator'")
+    def default_operator(self, channel):
+        user_id = settings.TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID
+        user = get_user_model().objects.filter(pk=user_id).first()
+        who = f"{user.get_username()} ({user.email})" if user else "no such user: set the instance setting"
+        return f"TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID = {user_id}: {who}"
+
+    def save_model(self, request, channel, form, change):
+        slug = form.cleaned_data.get("preset")
+        if slug:
+            preset = presets.load(slug)
+            channel.advanced_config = preset["advanced_config"]
+            channel.data_format = preset["data_format"]
+            channel.default_country_code = form.cleaned_data.get("default_country_code") or preset["default_country_code"]
+        super().save_model(request, channel, form, change)
+
+    def get_urls(self):
+        own = [
+            path("<int:pk>/regenerate-token/", self.admin_site.admin_view(self.regenerate_token_view),
+                 name="channels_app_telephonychannel_regenerate_token"),
+            path("<int:pk>/test/", self.admin_site.admin_view(self.test_view), name="channels_app_telephonychannel_test"),
+        ]
+        return own + super().get_urls()
+
+    def regenerate_token_view(self, request, pk):
+        channel = get_object_or_404(TelephonyChannel, pk=pk)
+        if not self.has_change_permission(request, channel):
+            raise PermissionError
+        if request.method == "POST":
+            channel.regenerate_token()
+            messages.success(request, "A new token was generated: give the provider the new webhook URL or token.")
+            return redirect("admin:channels_app_telephonychannel_change", channel.pk)
+        return TemplateResponse(request, "admin/channels_app/telephonychannel/regenerate_token.html", {
+            **self.admin_site.each_context(request), "channel": channel, "opts": self.model._meta,
+            "title": f"Regenerate the token of {channel.name}?"})
+
+    def test_view(self, request, pk):
+        """Seed 000, step 7: a synthetic call through the real endpoint, and what became of it."""
+        channel = get_object_or_404(TelephonyChannel, pk=pk)
+        if request.method != "POST" or not self.has_change_permission(request, channel):
+            return redirect("admin:channels_app_telephonychannel_change", channel.pk)
+        report = run_test(channel, operator_email=request.user.email)
+        return TemplateResponse(request, "admin/channels_app/telephonychannel/test_report.html", {
+            **self.admin_site.each_context(request), "channel": channel, "report": report, "opts": self.model._meta,
+            "payload": json.dumps(report.payload, indent=2, ensure_ascii=False), "title": f"Test of {channel.name}"})
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["presets_json"] = {slug: {"advanced_config": p["advanced_config"], "data_format": p["data_format"],
+                                          "default_country_code": p["default_country_code"]}
+                                   for slug, p in presets.all_presets().items()}
+        return super().render_change_form(request, context, *args, **kwargs)
+
+
+def copyable(element_id, value):
+    return format_html(
+        '<code id="{}" style="user-select: all">{}</code> '
+        '<button type="button" class="button copy" data-copy="{}" onclick="navigator.clipboard && '
+        'navigator.clipboard.writeText(document.getElementById(this.dataset.copy).textContent); '
+        'this.textContent=\'Copied\'">Copy</button>', element_id, value, element_id)
 
 
 @admin.register(RawEvent)
 class RawEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "channel", "received_at", "state", "attempts", "error"]
-    list_filter = ["state", "channel"]
-    readonly_fields = ["channel", "received_at", "content_type", "headers", "remote_addr", "state", "attempts",
-                       "error", "processed_at"]
-    exclude = ["body", "available_at"]
+    list_display = ["id", "received_at", "channel", "size", "state", "short_error"]
+    list_filter = ["state", "channel", "is_test"]
+    list_select_related = ["channel"]
+    actions = ["reprocess"]
+    readonly_fields = ["channel", "received_at", "state", "attempts", "error", "processed_at", "content_type",
+                       "remote_addr", "is_test", "pretty_headers", "pretty_body", "preview_link"]
+    exclude = ["body", "available_at", "headers"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Size")
+    def size(self, event):
+        return f"{len(event.body)} B"
+
+    @admin.display(description="Error")
+    def short_error(self, event):
+        return (event.error[:120] + "…") if len(event.error) > 120 else event.error
+
+    @admin.display(description="Headers")
+    def pretty_headers(self, event):
+        return format_html("<pre>{}</pre>", json.dumps(event.headers, indent=2, ensure_ascii=False))
+
+    @admin.display(description="Body")
+    def pretty_body(self, event):
+        try:
+            shown = json.dumps(event.payloads(), indent=2, ensure_ascii=False)
+        except BodyError:
+            shown = bytes(event.body).decode("utf-8", errors="replace")
+        return format_html('<pre id="event-body" style="max-height:40em;overflow:auto">{}</pre>', shown)
+
+    @admin.display(description="Mapping")
+    def preview_link(self, event):
+        url = reverse("admin:channels_app_rawevent_preview", args=[event.pk])
+        return format_html('<a class="button" href="{}" id="preview-mapping">Preview mapping</a>', url)
+
+    @admin.action(description="Reprocess the selected events with the channel's current mapping")
+    def reprocess(self, request, queryset):
+        count = 0
+        for event in queryset.exclude(state=RawEvent.State.PROCESSING):
+            event.requeue()
+            count += 1
+        self.message_user(request, f"{count} events queued again; dialogs are updated, never doubled.")
+
+    def get_urls(self):
+        preview_url = path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="channels_app_rawevent_preview")
+        return [preview_url, *super().get_urls()]
+
+    def preview_view(self, request, pk):
+        """The channel's current Advanced Config applied to a stored event, beside the payload."""
+        event = get_object_or_404(RawEvent.objects.select_related("channel"), pk=pk)
+        try:
+            payloads = event.payloads()
+        except BodyError as exc:
+            payloads, body_error = [], str(exc)
+        else:
+            body_error = ""
+        previews = []
+        for payload in payloads[:20]:
+            rows, mapped, error = preview(event.channel, payload)
+            previews.append({"rows": rows, "error": error, "payload": json.dumps(payload, indent=2, ensure_ascii=False),
+                             "suggestion": json.dumps(suggest_mapping(payload), indent=2)})
+        return TemplateResponse(request, "admin/channels_app/rawevent/preview.html", {
+            **self.admin_site.each_context(request), "event": event, "previews": previews, "body_error": body_error,
+            "opts": self.model._meta, "title": f"Preview mapping: event #{event.pk}"})

@@ -144,6 +144,22 @@ class TelephonyChannel(models.Model):
     def accepts_token(self, presented):
         return bool(presented) and hmac.compare_digest(presented.encode(), self.token.encode())
 
+    def activity(self, hours=24):
+        """What the channel's status panel shows: the last event, counts over `hours`, the last error."""
+        from dialogs.models import Dialog
+
+        since = timezone.now() - timedelta(hours=hours)
+        events = RawEvent.objects.filter(channel=self)
+        by_state = dict(events.filter(received_at__gte=since).values_list("state").annotate(n=models.Count("id")))
+        last_error = events.exclude(error="").order_by("-received_at", "-id").first()
+        return {
+            "last_event_at": events.order_by("-received_at", "-id").values_list("received_at", flat=True).first(),
+            "events": sum(by_state.values()),
+            "failures": by_state.get(RawEvent.State.FAILED, 0) + by_state.get(RawEvent.State.REJECTED, 0),
+            "dialogs": Dialog.objects.filter(channel=self, created_at__gte=since).count(),
+            "last_error": last_error,
+        }
+
     def regenerate_token(self):
         self.token = new_token()
         self.save(update_fields=["token"])

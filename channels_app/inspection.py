@@ -1,0 +1,204 @@
+"""Helping an administrator fit a mapping to what a provider really sends: a synthetic test payload built
+from the mapping, a preview of a stored event through the mapping, and a suggested mapping."""
+
+import re
+import uuid
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import phonenumbers
+
+from dialogs.calls import TERMINAL_STATUSES
+
+from .countries import example_number
+from .mapping import CALL_FIELDS, MISSING, MappingError, resolve_path, resolve_source
+
+# --- The Test button's payload ------------------------------------------------------------------------
+
+
+def synthetic_event(channel, operator_email=""):
+    """A complete call in the channel's own words: every mapped field set at its path."""
+    mapping = channel.mapping
+    config = channel.advanced_config
+    direction = "in"
+    values = {
+        "call_id": f"connective-test-{uuid.uuid4().hex[:12]}",
+        "caller_number": example_number(channel.default_country_code),
+        "callee_number": example_number(channel.default_country_code, phonenumbers.PhoneNumberType.FIXED_LINE),
+        "operator_id": operator_email,
+        "duration": 42,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "started_at": datetime.now(UTC).isoformat(),
+        "sequence": 1,
+        "transcript_text": "This is a test call sent by the Test button of Connective.",
+        "status": provider_value(config.get("status_mapping", {}), ["answered", "ended", *TERMINAL_STATUSES], "answered"),
+        "direction": provider_value(config.get("direction_mapping", {}), [direction], direction),
+    }
+    payload = {}
+    for name, source in mapping.field_mapping.items():
+        if name in ("answered_at", "ended_at", "recording_url"):
+            continue
+        path = first_path(source, direction)
+        value = values.get(name, "test")
+        if name == "direction" and value in ("true", "false"):
+            value = value == "true"
+        if path and value != "":
+            put_path(payload, path, value)
+    return payload
+
+
+def provider_value(mapping, wanted, default):
+    """The provider's value that the mapping turns into the first of `wanted` it knows."""
+    for canonical in wanted:
+        for provider, mapped in mapping.items():
+            if mapped == canonical:
+                return provider
+    return default
+
+
+def first_path(source, direction):
+    if isinstance(source, dict):
+        source = source.get(direction) or next(iter(source.values()))
+    return source if isinstance(source, str) else source[0]
+
+
+def put_path(payload, path, value):
+    parts = path.split(".")
+    node = payload
+    for part, following in zip(parts, parts[1:] + [None]):
+        if following is None:
+            set_item(node, part, value)
+            return
+        child = get_item(node, part)
+        if child is None:
+            child = [] if following.lstrip("-").isdigit() else {}
+            set_item(node, part, child)
+        node = child
+
+
+def get_item(node, part):
+    if isinstance(node, list):
+        index = int(part)
+        return node[index] if -len(node) <= index < len(node) else None
+    return node.get(part)
+
+
+def set_item(node, part, value):
+    if isinstance(node, list):
+        index = int(part)
+        while len(node) <= index:
+            node.append({})
+        node[index] = value
+    else:
+        node[part] = value
+
+
+def form_encoded(payload):
+    """The payload as a form body in PHP bracket notation, the way form-posting providers send nesting."""
+    pairs = []
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}[{key}]" if prefix else key, item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(f"{prefix}[{index}]", item)
+        else:
+            pairs.append((prefix, "true" if value is True else "false" if value is False else value))
+
+    walk("", payload)
+    return urlencode(pairs)
+
+
+# --- Preview of a stored event ------------------------------------------------------------------------
+
+
+def preview(channel, payload):
+    """Rows of (field, configured path, value found, problem) for one payload, and the mapped event or the
+    mapping error."""
+    mapping = channel.mapping
+    try:
+        mapped = mapping.map(payload)
+        error = ""
+    except MappingError as exc:
+        mapped, error = None, str(exc)
+    direction = mapped.fields.get("direction") if mapped else None
+    notes = dict(mapped.notes) if mapped else {}
+    rows = []
+    for name, source in mapping.field_mapping.items():
+        raw = resolve_source(payload, source, direction if name != "direction" else None)
+        if mapped is None:
+            value = None
+        elif name in CALL_FIELDS:
+            value = mapped.fields.get(name)
+        else:
+            value = mapped.extra.get(name)
+        problem = ""
+        if raw is MISSING:
+            problem = "missing: the payload has nothing at this path"
+        elif name in ("status", "direction") and any(key.startswith(f"unmapped-{name}") for key in notes):
+            problem = f"unmapped value: add '{raw}' to {name}_mapping"
+        rows.append({"field": name, "source": source, "raw": None if raw is MISSING else raw, "value": value, "problem": problem})
+    return rows, mapped, error
+
+
+# --- A suggested mapping ------------------------------------------------------------------------------
+
+HINTS = [
+    ("call_id", re.compile(r"(^|[._-])(call_?id|callsid|uuid|call_uuid|pbx_call_id|id)$", re.I)),
+    ("status", re.compile(r"(status|state|disposition|event|type)$", re.I)),
+    ("direction", re.compile(r"(direction|incoming|inbound)$", re.I)),
+    ("duration", re.compile(r"(duration|billsec|talk_?time|length)$", re.I)),
+    ("recording_url", re.compile(r"(record|recording).*(url|path|link)|recording_?url$", re.I)),
+    ("transcript_text", re.compile(r"transcript", re.I)),
+    ("timestamp", re.compile(r"(timestamp|time|date|created)$", re.I)),
+    ("sequence", re.compile(r"(seq|sequence|seq_num)$", re.I)),
+]
+CALLER = re.compile(r"(caller|from|src|source|remote|cli|calling)", re.I)
+CALLEE = re.compile(r"(callee|to|dst|destination|called|local|did)", re.I)
+
+
+def leaves(node, prefix=""):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node[:3]):
+            yield from leaves(value, f"{prefix}.{index}")
+    else:
+        yield prefix, node
+
+
+def looks_like_number(value):
+    digits = re.sub(r"[\s()+\-.]", "", str(value))
+    return isinstance(value, (str, int)) and not isinstance(value, bool) and digits.isdigit() and 7 <= len(digits) <= 15
+
+
+def suggest_mapping(payload):
+    """A field_mapping proposed from one payload's keys and values, for an administrator to review."""
+    suggestion = {}
+    numbers = []
+    for path, value in leaves(payload):
+        last = path.rsplit(".", 1)[-1]
+        if isinstance(value, str) and "@" in value and "operator_id" not in suggestion:
+            suggestion["operator_id"] = path
+            continue
+        if looks_like_number(value) and not re.search(r"(id|time|date|duration|seq)", last, re.I):
+            numbers.append(path)
+            continue
+        for field, pattern in HINTS:
+            if field not in suggestion and pattern.search(last):
+                if field == "recording_url" and not (isinstance(value, str) and value.startswith("http")):
+                    continue
+                suggestion[field] = path
+                break
+    callers = [p for p in numbers if CALLER.search(p)] or numbers[:1]
+    callees = [p for p in numbers if CALLEE.search(p) and p not in callers] or [p for p in numbers if p not in callers][:1]
+    if callers:
+        suggestion["caller_number"] = callers[0]
+    if callees:
+        suggestion["callee_number"] = callees[0]
+    if resolve_path(payload, suggestion.get("call_id", "")) is MISSING:
+        suggestion.pop("call_id", None)
+    return suggestion
