@@ -160,7 +160,7 @@ def wait_for_drain(timeout):
 
 
 def report(bare, naive, alone, ours, calm, started, ingest_end, drained, options):
-    from django.db.models import Count, F
+    from django.db.models import Count
 
     from channels_app.models import RawEvent
     from dialogs.models import Dialog

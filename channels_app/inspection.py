@@ -188,7 +188,8 @@ def suggest_mapping(payload):
             numbers.append(path)
             continue
         for field, pattern in HINTS:
-            if field not in suggestion and pattern.search(last):
+            target = path if field == "recording_url" else last  # "recording.url" names it in two parts
+            if field not in suggestion and pattern.search(target):
                 if field == "recording_url" and not (isinstance(value, str) and value.startswith("http")):
                     continue
                 suggestion[field] = path

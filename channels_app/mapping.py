@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
 from functools import cache
 from pathlib import Path
 
@@ -211,7 +212,7 @@ def parse_number(value):
 
 
 def parse_time(value):
-    """ISO 8601, or epoch seconds or milliseconds; a time without a zone is taken as UTC."""
+    """ISO 8601, RFC 2822, or epoch seconds or milliseconds; a time without a zone is taken as UTC."""
     number = parse_number(value)
     if number is not None:
         if number > 10**11:
@@ -225,5 +226,8 @@ def parse_time(value):
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        return None
+        try:  # RFC 2822, as Twilio writes times: "Tue, 24 Nov 2026 10:00:00 +0000"
+            moment = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

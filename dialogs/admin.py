@@ -24,7 +24,7 @@ class FeedMessageInline(admin.TabularInline):
 class DialogAdmin(admin.ModelAdmin):
     list_display = ["call_id", "channel", "direction", "status", "caller_number", "callee_number", "duration",
                     "started_at", "operator", "is_test", "completed_at"]
-    list_filter = ["channel", "direction", "status", "enrichment_state", "is_test"]
+    list_filter = ["is_test", "channel", "direction", "status", "enrichment_state", "operator"]
     search_fields = ["call_id", "caller_number", "callee_number"]
     raw_id_fields = ["operator"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

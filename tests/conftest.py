@@ -17,7 +17,7 @@ from django.core.servers.basehttp import WSGIServer
 # Django's own listen backlog of 10 resets the connections of a 50-request burst.
 WSGIServer.request_queue_size = 128
 
-pytest_plugins = ["tests.browser", "tests.http_server"]  # the `page` and `http_server` fixtures, everywhere
+pytest_plugins = ["tests.browser", "tests.http_server", "tests.panel_helpers"]  # shared fixtures, everywhere
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT_DIR = Path(__file__).parent.parent

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.authtoken.models import Token
 
-from .panel_helpers import make_dialog, office  # noqa: F401  (fixture)
+from .panel_helpers import make_dialog
 
 
 @pytest.fixture

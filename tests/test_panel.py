@@ -8,7 +8,7 @@ from django.utils import timezone
 from dialogs.models import Dialog, FeedMessage
 
 from .conftest import fixture, post_event, process_all
-from .panel_helpers import make_dialog, office, wav_tone  # noqa: F401  (fixture)
+from .panel_helpers import make_dialog, wav_tone
 
 
 @pytest.fixture

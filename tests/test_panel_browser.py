@@ -5,7 +5,7 @@ import pytest
 from dialogs.models import FeedMessage
 
 from .browser import screenshot
-from .panel_helpers import make_dialog, office, wav_tone  # noqa: F401  (fixture)
+from .panel_helpers import make_dialog, wav_tone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
