@@ -10,6 +10,7 @@ import time
 from django.db import close_old_connections, connection
 
 from dialogs.models import Dialog
+from recordings.pipeline import queue_due_downloads
 
 from .models import RawEvent
 
@@ -60,6 +61,7 @@ def run(stop, poll_interval=0.2, sweep_interval=60):
                 requeued = Dialog.requeue_stale_enrichments()
                 if requeued:
                     log.info("queued %s enrichments again", requeued)
+                queue_due_downloads()
                 next_sweep = time.monotonic() + sweep_interval
             if process_batch() == 0:
                 time.sleep(poll_interval)

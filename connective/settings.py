@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "channels_app",
     "dialogs",
     "actions",
+    "recordings",
 ]
 
 MIDDLEWARE = [
@@ -132,6 +133,19 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/panel/"
 LOGOUT_REDIRECT_URL = "login"
+
+# Recordings: downloads into Django's default storage (MEDIA_ROOT, or any backend set in STORAGES).
+RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=200 * 1024 * 1024)
+RECORDING_DOWNLOAD_TIMEOUT = env.float("RECORDING_DOWNLOAD_TIMEOUT", default=60)
+# Auto transcription: "local" (faster-whisper, offline) or "openai" (an OpenAI-compatible server).
+TRANSCRIPTION_ENGINE = env("TRANSCRIPTION_ENGINE", default="local")
+TRANSCRIPTION_MODEL_DIR = env("TRANSCRIPTION_MODEL_DIR", default="")  # default: whisper tiny.en from its wheel
+TRANSCRIPTION_LANGUAGE = env("TRANSCRIPTION_LANGUAGE", default="")
+TRANSCRIPTION_THREADS = env.int("TRANSCRIPTION_THREADS", default=2)
+TRANSCRIPTION_API_URL = env("TRANSCRIPTION_API_URL", default="")
+TRANSCRIPTION_API_KEY = env("TRANSCRIPTION_API_KEY", default="")
+TRANSCRIPTION_API_MODEL = env("TRANSCRIPTION_API_MODEL", default="whisper-1")
+TRANSCRIPTION_API_TIMEOUT = env.float("TRANSCRIPTION_API_TIMEOUT", default=300)
 
 # How often the call history asks for new calls.
 PANEL_POLL_SECONDS = env.float("PANEL_POLL_SECONDS", default=5.0)

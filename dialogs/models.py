@@ -192,12 +192,21 @@ class Dialog(models.Model):
         """Recompute the dialog from all its events, so arrival order and replays never matter.
         `events`: the dialog's CallEvents when the caller has them at hand already."""
         events = [event.view() for event in (self.events.all() if events is None else events)]
+        media_before = (self.recording_url, self.transcript)
         state = self.take_events(events)
         self.last_event_at = max((event.received_at for event in events), default=self.last_event_at)
         if state.is_complete and not self.completed_at:
             self.completed_at = timezone.now()
             self.became_complete()
         self.save()
+        if (self.recording_url, self.transcript) != media_before:
+            self.media_changed()
+
+    def media_changed(self):
+        """After commit: link or download the recording, keep the transcript, maybe start transcription."""
+        from recordings.pipeline import on_commit_dialog_changed
+
+        on_commit_dialog_changed(self.pk)
 
     @classmethod
     def preview(cls, raw_event):
@@ -276,6 +285,8 @@ class Dialog(models.Model):
     def make_ready(self):
         self.ready_at = timezone.now()
         self.awaiting_transcription = self.channel.auto_transcription and self.operator_id is not None
+        if self.awaiting_transcription and self.pk:
+            self.media_changed()
 
     def finish_without_enrichment(self):
         self.enrichment_state = EnrichmentState.NONE
@@ -418,9 +429,26 @@ def fingerprint_of(payload):
 
 
 def transcript_text(transcript):
+    """A provider's transcript as readable text; speaker turns become one line each."""
     if transcript in (None, ""):
         return ""
-    return transcript if isinstance(transcript, str) else json.dumps(transcript, ensure_ascii=False)
+    if isinstance(transcript, str):
+        return transcript
+    segments = transcript_segments(transcript)
+    if segments:
+        return "\n".join(f"{turn['speaker']}: {turn['text']}" if turn["speaker"] else turn["text"] for turn in segments)
+    return json.dumps(transcript, ensure_ascii=False)
+
+
+def transcript_segments(transcript):
+    """Speaker turns of a provider's transcript: a list (or {"segments"/"chunks": list}) of objects with text."""
+    if isinstance(transcript, dict):
+        transcript = transcript.get("segments") or transcript.get("chunks") or transcript.get("transcription")
+    if not isinstance(transcript, list):
+        return []
+    return [{"speaker": str(turn.get("speaker") or turn.get("role") or turn.get("name") or ""),
+             "start": turn.get("start"), "end": turn.get("end"), "text": turn["text"]}
+            for turn in transcript if isinstance(turn, dict) and isinstance(turn.get("text"), str)]
 
 
 class CallEvent(models.Model):

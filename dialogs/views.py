@@ -69,19 +69,32 @@ def visible_dialog(request, pk):
 @require_GET
 def dialog_detail(request, pk):
     dialog = visible_dialog(request, pk)
+    from recordings.models import Transcript
+
+    transcript = Transcript.objects.filter(dialog=dialog).first()
     return render(request, "panel/detail.html", {
         "dialog": dialog,
         "feed": dialog.feed(),
         "recording_src": recording_source(dialog),
+        "turns": [turn for turn in (transcript.segments if transcript else []) if turn.get("speaker")],
+        "transcript_meta": transcript,
     })
 
 
 def recording_source(dialog):
     if not dialog.recording_url:
         return ""
-    if dialog.channel.mapping.recordings.get("playback") == "direct":
+    if dialog.channel.mapping.recordings.get("playback") == "direct" and not our_copy(dialog):
         return dialog.recording_url
     return f"/panel/dialogs/{dialog.pk}/recording/"
+
+
+def our_copy(dialog):
+    """The downloaded file of the dialog's recording, or None."""
+    from recordings.models import Recording
+
+    recording = Recording.objects.filter(dialog=dialog, state=Recording.State.READY).first()
+    return recording if recording and recording.file else None
 
 
 @login_required
@@ -92,6 +105,8 @@ def dialog_recording(request, pk):
     dialog = visible_dialog(request, pk)
     if not dialog.recording_url:
         raise Http404("This call has no recording.")
+    if recording := our_copy(dialog):
+        return stored_file_response(request, recording)
     headers = {}
     if RANGE.match(request.headers.get("Range", "")):
         headers["Range"] = request.headers["Range"]
@@ -115,5 +130,42 @@ def dialog_recording(request, pk):
         if name in upstream.headers:
             response[name] = upstream.headers[name]
     response.setdefault("Accept-Ranges", "bytes")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+def stored_file_response(request, recording):
+    """Our copy from storage, with Range support so the player can seek."""
+    size = recording.file.size
+    first, last = 0, size - 1
+    match = re.match(r"^bytes=(\d*)-(\d*)$", request.headers.get("Range", ""))
+    if match and (match.group(1) or match.group(2)):
+        if match.group(1):
+            first, last = int(match.group(1)), int(match.group(2) or size - 1)
+        else:
+            first = max(size - int(match.group(2)), 0)
+        last = min(last, size - 1)
+        if first > last:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+    stored = recording.file.open("rb")
+    stored.seek(first)
+
+    def body(remaining=last - first + 1):
+        with stored:
+            while remaining > 0:
+                chunk = stored.read(min(64 * 1024, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
+
+    response = StreamingHttpResponse(body(), status=206 if match and (match.group(1) or match.group(2)) else 200,
+                                     content_type=recording.content_type or "application/octet-stream")
+    response["Content-Length"] = str(last - first + 1)
+    response["Accept-Ranges"] = "bytes"
+    if response.status_code == 206:
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Cache-Control"] = "private, max-age=300"
     return response

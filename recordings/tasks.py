@@ -1,0 +1,111 @@
+"""django-q2 tasks: download a recording into storage, transcribe a call. Both are idempotent."""
+
+import contextlib
+import tempfile
+
+from django.conf import settings
+from django.core.files import File
+from django.utils import timezone
+
+from connective import outbound
+
+from .audio import EXTENSIONS, declared_as_audio, sniff
+from .engines import current_engine
+from .models import Recording, Transcript
+from .pipeline import queue
+
+
+def download_recording(recording_id):
+    recording = Recording.objects.select_related("dialog__channel").filter(pk=recording_id, state=Recording.State.PENDING).first()
+    if recording is None:
+        return "not pending"
+    try:
+        with outbound.stream("GET", recording.source_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
+                             timeout=settings.RECORDING_DOWNLOAD_TIMEOUT) as response:
+            if response.status_code != 200:
+                recording.schedule_retry(f"its host answered HTTP {response.status_code}")
+                return "retry later"
+            problem = store(recording, response)
+    except outbound.OutboundError as exc:
+        if exc.permanent:
+            recording.refuse(str(exc))
+            return "refused"
+        recording.schedule_retry(str(exc))
+        return "retry later"
+    if problem:
+        recording.refuse(problem)
+        return "refused"
+    if recording.dialog.awaiting_transcription:
+        queue("recordings.tasks.transcribe_dialog", recording.dialog_id)
+    return "downloaded"
+
+
+def store(recording, response):
+    """Stream the answer into storage (never whole in memory); a reason to refuse it, or None."""
+    limit = settings.RECORDING_MAX_BYTES
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return f"the file is larger than {limit} bytes"
+    content_type = response.headers.get("Content-Type", "")
+    if not declared_as_audio(content_type):
+        return f"its host sent {content_type.split(';')[0]}, not audio"
+    with tempfile.TemporaryFile() as buffer:
+        size, head = 0, b""
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                return f"the file is larger than {limit} bytes"
+            if len(head) < 16:
+                head += chunk[: 16 - len(head)]
+            buffer.write(chunk)
+        kind = sniff(head)
+        if kind is None:
+            return "the file is not WAV, MP3, OGG/Opus or M4A audio"
+        buffer.seek(0)
+        recording.file.save(f"dialog-{recording.dialog_id}.{EXTENSIONS[kind]}", File(buffer), save=False)
+    recording.state, recording.content_type, recording.size = Recording.State.READY, kind, size
+    recording.downloaded_at, recording.last_error, recording.next_attempt_at = timezone.now(), "", None
+    recording.save()
+    return None
+
+
+def transcribe_dialog(dialog_id):
+    from dialogs.models import Dialog
+
+    dialog = Dialog.objects.select_related("channel").filter(pk=dialog_id, awaiting_transcription=True).first()
+    if dialog is None:
+        return "not awaited"
+    recording = Recording.objects.filter(dialog=dialog).first()
+    if recording is None or not recording.is_available:
+        return "no recording yet"
+    engine = current_engine()
+    try:
+        with audio_file(recording) as path:
+            result = engine.transcribe(path)
+    except Exception as exc:  # the engine, the file, the network: the call stays, the failure is said
+        dialog.note("transcription-failed", f"transcription failed: {exc}")
+        Dialog.objects.filter(pk=dialog.pk).update(awaiting_transcription=False)
+        return "failed"
+    Transcript.objects.update_or_create(dialog=dialog, defaults={
+        "source": Transcript.Source.AUTO, "text": result.text, "segments": result.segments, "engine": engine.name,
+        "language": result.language, "seconds": round(result.seconds, 2)})
+    Dialog.objects.filter(pk=dialog.pk).update(transcript=result.text, awaiting_transcription=False)
+    return "transcribed"
+
+
+@contextlib.contextmanager
+def audio_file(recording):
+    """A local file of the recording: our copy, or the provider's file fetched for the engine."""
+    with tempfile.NamedTemporaryFile(suffix=".audio") as local:
+        if recording.state == Recording.State.READY:
+            with recording.file.open("rb") as stored:
+                for chunk in stored.chunks():
+                    local.write(chunk)
+        else:
+            with outbound.stream("GET", recording.source_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
+                                 timeout=settings.RECORDING_DOWNLOAD_TIMEOUT) as response:
+                if response.status_code != 200:
+                    raise outbound.OutboundError(f"the recording's host answered HTTP {response.status_code}")
+                local.write(outbound.read_capped(response, settings.RECORDING_MAX_BYTES))
+        local.flush()
+        yield local.name
