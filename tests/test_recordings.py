@@ -1,0 +1,136 @@
+"""Recordings: kept as a link or downloaded into storage, safely and patiently; played from our copy."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from dialogs.models import Dialog
+from recordings.models import Recording
+
+from .audio_helpers import spoken
+from .conftest import fixture, post_event, process_all, run_queued_tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def downloading(make_channel, settings, tmp_path):
+    settings.RECORDINGS_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    channel = make_channel("generic")
+    channel.advanced_config["recordings"] = {"enabled": True, "download": True}
+    channel.save()
+    return channel
+
+
+def call_with_recording(client, channel, url):
+    post_event(client, channel, {**fixture("generic_call.json"), "recording_url": url})
+    process_all()
+    run_queued_tasks()
+    return Recording.objects.get()
+
+
+@pytest.mark.parametrize("rate, kind, content_type", [(8000, "wav", "audio/wav"), (16000, "wav", "audio/x-wav"), (8000, "mp3", "audio/mpeg")])
+def test_a_recording_is_downloaded_into_storage(client, downloading, http_server, tmp_path, rate, kind, content_type):
+    audio = spoken("Thank you for calling. How can I help you today?", tmp_path, "greeting", rate, kind).read_bytes()
+    http_server.route("GET", f"/rec.{kind}", body=audio, headers={"Content-Type": content_type})
+
+    recording = call_with_recording(client, downloading, http_server.url(f"/rec.{kind}"))
+
+    assert recording.state == "ready" and recording.size == len(audio)
+    assert recording.content_type == ("audio/mpeg" if kind == "mp3" else "audio/wav")
+    with recording.file.open("rb") as stored:
+        assert stored.read() == audio
+
+
+def test_the_panel_plays_our_copy_with_range(client, downloading, http_server, tmp_path, django_user_model):
+    audio = spoken("One two three four five.", tmp_path, "count").read_bytes()
+    http_server.route("GET", "/rec.wav", body=audio, headers={"Content-Type": "audio/wav"})
+    recording = call_with_recording(client, downloading, http_server.url("/rec.wav"))
+    http_server.routes.clear()  # the provider's file is gone: we play our own copy
+    staff = django_user_model.objects.create_user("root", "root@example.com", "pw-root-123", is_staff=True)
+    client.force_login(staff)
+
+    whole = client.get(f"/panel/dialogs/{recording.dialog_id}/recording/")
+    part = client.get(f"/panel/dialogs/{recording.dialog_id}/recording/", headers={"Range": "bytes=44-143"})
+
+    assert whole.status_code == 200 and b"".join(whole.streaming_content) == audio
+    assert part.status_code == 206 and part["Content-Range"] == f"bytes 44-143/{len(audio)}"
+    assert b"".join(part.streaming_content) == audio[44:144]
+
+
+@pytest.mark.parametrize(
+    "route, reason",
+    [
+        ({"status": 200, "body": "<html><body>Error 500</body></html>", "headers": {"Content-Type": "text/html"}}, "its host sent text/html, not audio"),
+        ({"status": 200, "body": b"\x89PNG\r\n\x1a\n" + b"0" * 100, "headers": {"Content-Type": "audio/wav"}}, "the file is not WAV, MP3, OGG/Opus or M4A audio"),
+        ({"status": 200, "body": b"RIFF" + b"0" * 5000, "headers": {"Content-Type": "audio/wav"}}, "the file is larger than 1000 bytes"),
+    ],
+)
+def test_a_bad_file_is_refused_with_a_service_message(client, downloading, http_server, settings, route, reason):
+    settings.RECORDING_MAX_BYTES = 1000
+    http_server.route("GET", "/rec.wav", **route)
+
+    recording = call_with_recording(client, downloading, http_server.url("/rec.wav"))
+
+    assert recording.state == "failed" and not recording.file
+    dialog = Dialog.objects.get()
+    assert dialog.messages.filter(text=f"The recording was refused: {reason}").exists()
+    assert dialog.recording_url == http_server.url("/rec.wav"), "the URL is kept"
+
+
+def test_a_recording_not_ready_yet_is_retried_patiently_then_given_up_with_a_message(client, downloading, http_server):
+    recording = call_with_recording(client, downloading, http_server.url("/not-yet.wav"))
+    assert (recording.state, recording.attempts) == ("pending", 1)
+    assert recording.next_attempt_at > timezone.now() + timedelta(seconds=50), "waits before trying again"
+
+    from recordings.pipeline import queue_due_downloads
+
+    for _ in range(5):
+        Recording.objects.update(next_attempt_at=timezone.now())
+        assert queue_due_downloads() == 1
+        run_queued_tasks()
+    recording.refresh_from_db()
+
+    assert recording.state == "failed" and recording.attempts == 6
+    assert "its host answered HTTP 404" in recording.last_error
+    assert Dialog.objects.get().messages.filter(text__startswith="The recording could not be downloaded after 6 attempts").exists()
+    assert Dialog.objects.get().ready_at is not None, "the call was never blocked by it"
+
+
+def test_an_administrator_can_retry_a_failed_download(client, admin_client, downloading, http_server, tmp_path):
+    recording = call_with_recording(client, downloading, http_server.url("/late.wav"))
+    Recording.objects.update(state="failed")
+    http_server.route("GET", "/late.wav", body=spoken("Finally here.", tmp_path, "late").read_bytes(), headers={"Content-Type": "audio/wav"})
+
+    admin_client.post("/admin/recordings/recording/", {"action": "retry_download", "_selected_action": [recording.pk]})
+    run_queued_tasks()
+
+    recording.refresh_from_db()
+    assert recording.state == "ready"
+
+
+def test_a_recording_on_a_private_address_is_refused(client, downloading, http_server, settings):
+    settings.RECORDINGS_ALLOWED_HOSTS = []
+    http_server.route("GET", "/rec.wav", body=b"RIFF")
+
+    recording = call_with_recording(client, downloading, http_server.url("/rec.wav"))
+
+    assert recording.state == "failed" and http_server.requests == []
+    assert "private or local address" in recording.last_error
+
+
+def test_with_download_off_only_the_link_is_kept(client, make_channel):
+    channel = make_channel("generic")
+    recording = call_with_recording(client, channel, "https://pbx.example/rec/c-1001.mp3")
+    assert recording.state == "linked" and not recording.file
+
+
+def test_with_recordings_off_the_fields_are_ignored(client, make_channel):
+    channel = make_channel("generic")
+    channel.advanced_config["recordings"] = {"enabled": False}
+    channel.save()
+    post_event(client, channel, fixture("generic_call.json"))
+    process_all()
+    assert Dialog.objects.get().recording_url == "" and not Recording.objects.exists()

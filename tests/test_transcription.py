@@ -1,0 +1,127 @@
+"""Transcripts: from the provider (also after the call), or made here by an engine on real audio."""
+
+import json
+
+import pytest
+
+from actions.models import Action
+from dialogs.models import Dialog
+from recordings.engines import LocalWhisperEngine
+from recordings.models import Transcript
+
+from .audio_helpers import spoken, telephone_clips, word_error_rate
+from .conftest import fixture, post_event, process_all, run_queued_tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_local_engine_transcribes_real_telephone_speech_within_15_percent_wer(tmp_path):
+    clips = telephone_clips(tmp_path)
+    engine = LocalWhisperEngine()
+
+    hypotheses = [engine.transcribe(str(path)).text for path, _ in clips]
+
+    rate = word_error_rate([reference for _, reference in clips], hypotheses)
+    assert rate <= 0.15, (rate, hypotheses)
+
+
+@pytest.fixture
+def transcribing(make_channel, operator, settings, tmp_path):
+    settings.RECORDINGS_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    channel = make_channel("generic", auto_transcription=True)
+    channel.advanced_config["recordings"] = {"enabled": True, "download": True}
+    channel.advanced_config["transcription"] = {"enabled": False}
+    channel.save()
+    return channel
+
+
+def call_with_speech(client, channel, http_server, tmp_path, text, kind="wav", rate=16000):
+    audio = spoken(text, tmp_path, "speech", rate, kind).read_bytes()
+    http_server.route("GET", f"/call.{kind}", body=audio, headers={"Content-Type": "audio/mpeg" if kind == "mp3" else "audio/wav"})
+    post_event(client, channel, {**fixture("generic_call.json"), "recording_url": http_server.url(f"/call.{kind}")})
+    process_all()
+    run_queued_tasks()
+    return Dialog.objects.get(), audio
+
+
+def test_auto_transcription_runs_once_the_operator_is_known_and_the_recording_is_downloaded(client, transcribing, http_server, tmp_path, django_user_model):
+    dialog, _ = call_with_speech(client, transcribing, http_server, tmp_path, "Hello, I would like to check the status of my order.", kind="mp3", rate=16000)
+
+    transcript = Transcript.objects.get()
+    assert (transcript.source, transcript.engine, transcript.language) == ("auto", "faster-whisper", "en")
+    assert transcript.seconds > 0
+    heard = set(dialog.transcript.lower().replace(".", "").replace(",", "").split())
+    assert len({"hello", "like", "check", "status", "order"} & heard) >= 3, dialog.transcript  # quality: the WER test
+    assert not dialog.awaiting_transcription
+    staff = django_user_model.objects.create_user("root", "root@example.com", "pw-root-123", is_staff=True)
+    client.force_login(staff)
+    assert "Transcribed by faster-whisper (en)" in client.get(f"/panel/dialogs/{dialog.pk}/").content.decode()
+
+
+def test_the_http_engine_calls_an_openai_compatible_server(client, transcribing, http_server, tmp_path, settings):
+    settings.TRANSCRIPTION_ENGINE = "openai"
+    settings.TRANSCRIPTION_API_URL = http_server.url("")
+    settings.TRANSCRIPTION_API_KEY = "sk-test-123"
+    http_server.route("POST", "/v1/audio/transcriptions", json={
+        "text": "Hello from the server.", "language": "english",
+        "segments": [{"start": 0.0, "end": 1.5, "text": " Hello from the server."}]})
+
+    dialog, audio = call_with_speech(client, transcribing, http_server, tmp_path, "Hello from the server.")
+
+    assert dialog.transcript == "Hello from the server."
+    transcript = Transcript.objects.get()
+    assert (transcript.engine, transcript.segments[0]["end"]) == ("openai-compatible", 1.5)
+    upload = next(r for r in http_server.requests if r.path == "/v1/audio/transcriptions")
+    assert upload.headers["Authorization"] == "Bearer sk-test-123"
+    assert audio in upload.body and b'name="model"' in upload.body
+
+
+def test_a_failing_engine_is_a_service_message(client, transcribing, http_server, tmp_path, settings):
+    settings.TRANSCRIPTION_ENGINE = "openai"
+    settings.TRANSCRIPTION_API_URL = http_server.url("/broken")
+    http_server.route("POST", "/broken/v1/audio/transcriptions", status=500, body="overloaded")
+
+    dialog, _ = call_with_speech(client, transcribing, http_server, tmp_path, "Anyone there?")
+
+    assert dialog.messages.filter(text__startswith="transcription failed: the transcription server answered HTTP 500").exists()
+    assert not Transcript.objects.exists() and not dialog.awaiting_transcription
+
+
+def test_skip_never_transcribes(client, transcribing, http_server, tmp_path, settings):
+    settings.ACTIONS_ALLOWED_HOSTS = ["127.0.0.1"]
+    http_server.route("POST", "/crm", status=500)
+    transcribing.enrich_action = Action.objects.create(name="CRM", kind="http", parameters={"method": "POST", "url": http_server.url("/crm"), "retries": 0})
+    transcribing.enrich_error_action = "skip"
+    transcribing.save()
+
+    dialog, _ = call_with_speech(client, transcribing, http_server, tmp_path, "Please do not transcribe me.")
+
+    assert dialog.enrichment_state == "failed" and dialog.operator is None
+    assert not dialog.awaiting_transcription and not Transcript.objects.exists() and dialog.transcript == ""
+
+
+def test_a_provider_transcript_arriving_after_the_call_attaches_to_it_with_its_speaker_turns(client, make_channel, django_user_model):
+    channel = make_channel("setera")
+    channel.advanced_config["field_mapping"]["transcript_text"] = "transcription.chunks"
+    channel.advanced_config["transcription"] = {"enabled": True, "source": "provider"}
+    channel.save()
+    for event in fixture("setera_incoming.json"):
+        post_event(client, channel, event)
+    process_all()
+    late = {"call_id": "tvNAazZlEwDZTCO74Pk95Q", "type": "call:transcription:completed", "transcription": {"chunks": [
+        {"speaker": "Operator", "start": 0.5, "end": 2.0, "text": "Good morning, how can I help?"},
+        {"speaker": "Customer", "start": 2.4, "end": 4.0, "text": "My order has not arrived."}]}}
+    post_event(client, channel, late)
+    process_all()
+
+    dialog = Dialog.objects.get()
+    assert dialog.transcript == "Operator: Good morning, how can I help?\nCustomer: My order has not arrived."
+    assert dialog.status == "answered", "the late event does not change the call"
+    transcript = Transcript.objects.get()
+    assert transcript.source == "provider" and [t["speaker"] for t in transcript.segments] == ["Operator", "Customer"]
+    staff = django_user_model.objects.create_user("root", "root@example.com", "pw-root-123", is_staff=True)
+    client.force_login(staff)
+    html = client.get(f"/panel/dialogs/{dialog.pk}/").content.decode()
+    assert "<strong>Customer</strong>" in html and "My order has not arrived." in html
+    assert json.dumps(transcript.segments)
