@@ -87,6 +87,10 @@ class TelephonyChannelForm(forms.ModelForm):
         help_text="Fills Advanced Config, the data format and the country with a working setup for the provider.",
     )
     default_country_code = forms.ChoiceField(required=False, label="Default country code")
+    recording_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), label="Recording host secret",
+        help_text="The password or token of recordings.auth in Advanced Config. Write-only: stored encrypted, never "
+        "shown again; empty keeps the current one.")
 
     class Meta:
         model = TelephonyChannel
@@ -112,7 +116,7 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["bot", "name", "is_active", "status_panel"]}),
         ("Webhook", {"fields": ["webhook", "token_display", "transport", "data_format"]}),
-        ("Advanced Config", {"fields": ["preset", "advanced_config"]}),
+        ("Advanced Config", {"fields": ["preset", "advanced_config", "recording_secret"]}),
         ("Number normalization", {"fields": ["default_country_code"]}),
         ("Enrichment and transcription", {"fields": ["enrich_action", "enrich_error_action", "default_operator",
                                                      "auto_transcription"]}),
@@ -167,6 +171,8 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
         return f"TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID = {user_id}: {who}"
 
     def save_model(self, request, channel, form, change):
+        if form.cleaned_data.get("recording_secret"):
+            channel.set_recording_secret(form.cleaned_data["recording_secret"])
         slug = form.cleaned_data.get("preset")
         if slug:
             preset = presets.load(slug)

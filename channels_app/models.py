@@ -104,6 +104,7 @@ class TelephonyChannel(models.Model):
         max_length=16, choices=EnrichErrorAction.choices, default=EnrichErrorAction.SKIP
     )
     auto_transcription = models.BooleanField(default=False)
+    recording_secret_encrypted = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -143,6 +144,25 @@ class TelephonyChannel(models.Model):
 
     def accepts_token(self, presented):
         return bool(presented) and hmac.compare_digest(presented.encode(), self.token.encode())
+
+    def set_recording_secret(self, secret):
+        from connective.encryption import encrypt
+
+        self.recording_secret_encrypted = encrypt(secret)
+
+    def recording_request_options(self):
+        """Headers and auth for fetching this channel's recordings (recordings.auth in Advanced Config)."""
+        from connective.encryption import decrypt
+
+        auth = self.mapping.recordings.get("auth") or {"type": "none"}
+        secret = decrypt(self.recording_secret_encrypted)
+        if auth["type"] == "basic":
+            return {"auth": (auth.get("username", ""), secret)}
+        if auth["type"] == "bearer":
+            return {"headers": {"Authorization": f"Bearer {secret}"}}
+        if auth["type"] == "header" and auth.get("header"):
+            return {"headers": {auth["header"]: secret}}
+        return {}
 
     def activity(self, hours=24):
         """What the channel's status panel shows: the last event, counts over `hours`, the last error."""

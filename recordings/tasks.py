@@ -21,7 +21,8 @@ def download_recording(recording_id):
         return "not pending"
     try:
         with outbound.stream("GET", recording.source_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
-                             timeout=settings.RECORDING_DOWNLOAD_TIMEOUT) as response:
+                             timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
+                             **recording.dialog.channel.recording_request_options()) as response:
             if response.status_code != 200:
                 recording.schedule_retry(f"its host answered HTTP {response.status_code}")
                 return "retry later"
@@ -75,7 +76,7 @@ def transcribe_dialog(dialog_id):
     dialog = Dialog.objects.select_related("channel").filter(pk=dialog_id, awaiting_transcription=True).first()
     if dialog is None:
         return "not awaited"
-    recording = Recording.objects.filter(dialog=dialog).first()
+    recording = Recording.objects.select_related("dialog__channel").filter(dialog=dialog).first()
     if recording is None or not recording.is_available:
         return "no recording yet"
     engine = current_engine()
@@ -103,7 +104,8 @@ def audio_file(recording):
                     local.write(chunk)
         else:
             with outbound.stream("GET", recording.source_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
-                                 timeout=settings.RECORDING_DOWNLOAD_TIMEOUT) as response:
+                                 timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
+                                 **recording.dialog.channel.recording_request_options()) as response:
                 if response.status_code != 200:
                     raise outbound.OutboundError(f"the recording's host answered HTTP {response.status_code}")
                 local.write(outbound.read_capped(response, settings.RECORDING_MAX_BYTES))

@@ -134,3 +134,21 @@ def test_with_recordings_off_the_fields_are_ignored(client, make_channel):
     post_event(client, channel, fixture("generic_call.json"))
     process_all()
     assert Dialog.objects.get().recording_url == "" and not Recording.objects.exists()
+
+
+def test_a_recording_host_that_needs_credentials_gets_them_and_the_secret_stays_hidden(client, admin_client, downloading, http_server, tmp_path):
+    import base64
+
+    downloading.advanced_config["recordings"]["auth"] = {"type": "basic", "username": "pbx-user"}
+    downloading.set_recording_secret("rec-secret-789")
+    downloading.save()
+    http_server.route("GET", "/private.wav", body=spoken("Private.", tmp_path, "private").read_bytes(), headers={"Content-Type": "audio/wav"})
+
+    recording = call_with_recording(client, downloading, http_server.url("/private.wav"))
+
+    assert recording.state == "ready"
+    sent = http_server.requests[0].headers["Authorization"]
+    assert sent == "Basic " + base64.b64encode(b"pbx-user:rec-secret-789").decode()
+    page = admin_client.get(f"/admin/channels_app/telephonychannel/{downloading.pk}/change/").content.decode()
+    assert "rec-secret-789" not in page and "Recording host secret" in page
+    assert "rec-secret-789" not in downloading.recording_secret_encrypted
