@@ -166,6 +166,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Call dialogs made from telephony providers' webhooks.",
     "VERSION": "1.0.0",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "connective.openapi.add_webhook_endpoint"],
 }
 
 # Rate limiters' counters: shared through Redis when there is one, else per process.
