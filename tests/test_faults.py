@@ -122,3 +122,38 @@ def test_fifty_parallel_deliveries_with_every_event_three_times_make_exactly_one
     assert CallEvent.objects.count() == 18
     assert set(Dialog.objects.values_list("status", flat=True)) == {"answered"}
     assert sorted(set(RawEvent.objects.values_list("state", flat=True))) == ["duplicate", "processed"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_task_broker_down_deliveries_are_stored_and_nothing_is_missing_when_it_returns(live_server, generic, http_server, settings):
+    """REDIS_URL points at a Redis that is down: the webhook never needs the broker, the worker still makes
+    the dialogs, and the enrichment it could not queue is queued by the sweep once a broker answers."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from actions.models import Action
+
+    from .conftest import run_queued_tasks
+
+    settings.ACTIONS_ALLOWED_HOSTS = ["127.0.0.1"]
+    http_server.route("POST", "/crm", json={"topic": "none"})
+    generic.enrich_action = Action.objects.create(name="CRM", kind="http", parameters={"method": "POST", "url": http_server.url("/crm")})
+    generic.save()
+    url = f"{live_server.url}/webhooks/telephony/{generic.webhook_id}/?token={generic.token}"
+    for number in range(3):
+        assert requests.post(url, json={**fixture("generic_call.json"), "call_id": f"c-{number}"}, timeout=10).status_code == 202
+
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "REDIS_URL": "redis://127.0.0.1:1/0"}
+    worker_run = subprocess.run([sys.executable, "manage.py", "process_events", "--once"], cwd=PROJECT_DIR, env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert worker_run.returncode == 0, worker_run.stderr
+    assert Dialog.objects.filter(enrichment_state="pending").count() == 3, "the calls are there, waiting"
+    assert "could not queue enrichment" in worker_run.stderr
+
+    later = timezone.now() + timedelta(seconds=settings.ENRICHMENT_REQUEUE_AFTER + 1)
+    assert Dialog.requeue_stale_enrichments(now=later) == 3  # a broker answers again (here: the ORM broker)
+    run_queued_tasks()
+
+    assert set(Dialog.objects.values_list("enrichment_state", flat=True)) == {"done"}
+    assert Dialog.objects.filter(ready_at__isnull=False).count() == 3
