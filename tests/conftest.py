@@ -1,5 +1,6 @@
 import json
 import os
+from contextlib import contextmanager
 import subprocess
 import sys
 import time
@@ -164,3 +165,19 @@ def task_cluster(transactional_db):
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, 9)
+
+
+@contextmanager
+def database_down():
+    """The database stops answering (a closed port, or an unopenable file) until the block ends."""
+    original = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent-dir/connective.sqlite3"
+    else:
+        connection.settings_dict["PORT"] = "1"  # nothing listens there
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.update(original)

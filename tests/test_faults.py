@@ -17,7 +17,7 @@ from channels_app import worker
 from channels_app.models import RawEvent
 from dialogs.models import CallEvent, Dialog
 
-from .conftest import PROJECT_DIR, fixture, post_event, process_all, test_database_url, wait_until
+from .conftest import database_down, PROJECT_DIR, fixture, post_event, process_all, test_database_url, wait_until
 
 CALLS = 60
 
@@ -60,17 +60,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(client, set
 def test_a_delivery_refused_while_the_database_was_down_arrives_whole_on_the_providers_retry(client, setera):
     first, second, third = fixture("setera_incoming.json")
     post_event(client, setera, first)
-    original = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent-dir/connective.sqlite3"
-    else:
-        connection.settings_dict["PORT"] = "1"
-    try:
+    with database_down():
         assert post_event(client, setera, second).status_code == 503
-    finally:
-        connection.close()
-        connection.settings_dict.update(original)
 
     assert post_event(client, setera, second).status_code == 202  # the provider retries
     post_event(client, setera, third)

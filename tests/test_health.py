@@ -3,12 +3,11 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from channels_app.models import RawEvent
 
-from .conftest import fixture, post_event, process_all
+from .conftest import database_down, fixture, post_event, process_all
 
 pytestmark = pytest.mark.django_db
 
@@ -38,17 +37,8 @@ def test_an_old_backlog_is_degraded_but_still_200_and_alarms_the_admin(client, a
 
 
 def test_health_is_503_when_the_database_is_down(client):
-    original = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent-dir/connective.sqlite3"
-    else:
-        connection.settings_dict["PORT"] = "1"
-    try:
+    with database_down():
         response = client.get("/health/")
-    finally:
-        connection.close()
-        connection.settings_dict.update(original)
     assert response.status_code == 503
 
 

@@ -18,7 +18,7 @@ from channels_app import sqs
 from channels_app.models import RawEvent, SqsQueue, TelephonyChannel
 from dialogs.models import CallEvent, Dialog
 
-from .conftest import fixture, process_all
+from .conftest import database_down, fixture, process_all
 
 WILDIX = {
     "field_mapping": {
@@ -167,18 +167,9 @@ def test_a_poison_or_forged_message_is_kept_as_rejected_and_does_not_block_the_o
 def test_our_own_trouble_leaves_the_message_in_the_queue(sqs_server, wildix_channel):
     queue = SqsQueue.objects.select_related("channel").get()
     sqs_server.send(queue.queue_url, body_of("wildix_call_end.json"))
-    original = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent-dir/connective.sqlite3"
-    else:
-        connection.settings_dict["PORT"] = "1"
-    try:
+    with database_down():
         with pytest.raises(Exception):
             sqs.poll(queue, wait_seconds=1)
-    finally:
-        connection.close()
-        connection.settings_dict.update(original)
     assert sqs_server.waiting(queue.queue_url) == 1, "not deleted"
 
     time.sleep(1.2)

@@ -4,12 +4,11 @@ import base64
 import json
 
 import pytest
-from django.db import connection
 
 from channels_app.models import RawEvent
 from dialogs.models import Dialog
 
-from .conftest import fixture, post_event, webhook_path
+from .conftest import database_down, fixture, post_event, webhook_path
 
 pytestmark = pytest.mark.django_db
 
@@ -155,17 +154,8 @@ def test_credentials_are_not_kept_in_the_event_log(client, generic):
 
 
 def test_the_database_being_down_is_503_so_the_provider_retries(client, generic, settings):
-    original = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent-dir/connective.sqlite3"
-    else:
-        connection.settings_dict["PORT"] = "1"  # nothing listens there
-    try:
+    with database_down():
         response = post_event(client, generic, fixture("generic_call.json"))
-    finally:
-        connection.close()
-        connection.settings_dict.update(original)
 
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
