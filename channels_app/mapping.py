@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
+from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from connective.validation import schema_errors
 
 from dialogs.calls import CANONICAL_STATUSES
 
@@ -18,7 +20,7 @@ SCHEMA_PATH = Path(__file__).with_name("advanced_config.schema.json")
 
 TIME_FIELDS = ("timestamp", "started_at", "answered_at", "ended_at")
 NUMBER_FIELDS = ("duration", "sequence")
-TEXT_FIELDS = ("call_id", "caller_number", "callee_number", "operator_id", "recording_url")
+TEXT_FIELDS = ("call_id", "caller_number", "callee_number", "operator_id", "recording_url", "parent_call_id")
 # The longest value each text field's column holds; anything longer is cut (and noted), never a crash.
 TEXT_LIMITS = {"call_id": 255, "caller_number": 64, "callee_number": 64, "operator_id": 255,
                "recording_url": 2000, "status": 64, "direction": 32}
@@ -38,12 +40,13 @@ def schema_validator():
 
 def config_errors(config):
     """Readable errors of an Advanced Config, each naming the failing path; empty when valid."""
-    errors = []
-    for error in schema_validator().iter_errors(config):
-        error = best_match([error]) if error.context else error
-        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        errors.append(f"{where}: {error.message}")
-    return sorted(errors)
+    errors = schema_errors(schema_validator(), config)
+    if not errors and config.get("timezone"):
+        try:
+            ZoneInfo(config["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            errors.append(f"timezone: '{config['timezone']}' is not a time zone such as Europe/Kyiv")
+    return errors
 
 
 @dataclass
@@ -71,6 +74,16 @@ class Mapping:
         self.direction_mapping = config.get("direction_mapping", {})
         self.recordings = {"enabled": False, "download": False, **config.get("recordings", {})}
         self.transcription = {"enabled": False, "source": "provider", **config.get("transcription", {})}
+        self.ignore = config.get("ignore", [])
+        self.timezone = ZoneInfo(config["timezone"]) if config.get("timezone") else UTC
+
+    def ignores(self, payload):
+        """True for an event that is not a call (presence, chat…): stored and answered, never a dialog."""
+        for rule in self.ignore:
+            value = resolve_source(payload, rule["path"], None)
+            if value is not MISSING and any(fnmatchcase(mapping_key(value), pattern) for pattern in rule["values"]):
+                return True
+        return False
 
     @property
     def has_status(self):
@@ -83,7 +96,10 @@ class Mapping:
         for name, source in self.field_mapping.items():
             if name == "direction":
                 continue
-            value = resolve_source(payload, source, direction)
+            if name == "status":
+                value = first_known(payload, source, self.status_mapping, CANONICAL_STATUSES, direction)
+            else:
+                value = resolve_source(payload, source, direction)
             if value is MISSING:
                 continue
             if name in CALL_FIELDS:
@@ -92,6 +108,9 @@ class Mapping:
                 event.extra[name] = value
         if direction is not None:
             event.fields["direction"] = direction
+        if event.fields.get("parent_call_id"):  # a transfer leg: it belongs to the call it came from
+            event.extra["leg_call_id"] = event.fields.get("call_id", "")
+            event.fields["call_id"] = event.fields["parent_call_id"]
         if not event.fields.get("call_id"):
             raise MappingError(missing_path_message("call_id", self.field_mapping["call_id"], payload))
         if len(event.fields["call_id"]) > TEXT_LIMITS["call_id"]:
@@ -105,10 +124,10 @@ class Mapping:
 
     def _direction(self, payload, event):
         source = self.field_mapping.get("direction")
-        value = MISSING if source is None else resolve_source(payload, source, None)
+        value = MISSING if source is None else first_known(payload, source, self.direction_mapping, ("in", "out"))
         if value is MISSING:
             return None
-        mapped = self.direction_mapping.get(mapping_key(value))
+        mapped = lookup(self.direction_mapping, value)
         if mapped:
             return mapped
         if value in ("in", "out"):
@@ -116,11 +135,11 @@ class Mapping:
         event.notes.append((f"unmapped-direction:{value}", f"Direction '{value}' is not in direction_mapping; kept as sent."))
         return str(value)
 
-    def _set_call_field(self, event, name, value):
+    def _set_call_field(self, event, name, value, source=None, payload=None, direction=None):
         if name == "status":
             event.fields["status"] = self._status(value, event)
         elif name in TIME_FIELDS:
-            moment = parse_time(value)
+            moment = parse_time(value, self.timezone)
             if moment is None:
                 event.notes.append((f"bad-time:{name}:{value}", f"{name}: '{value}' is not a time; ignored."))
             else:
@@ -139,13 +158,39 @@ class Mapping:
             event.fields[name] = str(value).strip()
 
     def _status(self, value, event):
-        mapped = self.status_mapping.get(mapping_key(value))
+        mapped = lookup(self.status_mapping, value)
         if mapped:
             return mapped
         if value in CANONICAL_STATUSES:
             return value
         event.notes.append((f"unmapped-status:{value}", f"Status '{value}' is not in status_mapping; kept as sent."))
         return str(value)
+
+
+def lookup(table, value):
+    """A mapping table's value for a provider value: its exact key, else the first glob key that matches
+    (`in_*` for Zadarma's pbx_call_id, `call:*`)."""
+    key = mapping_key(value)
+    if key in table:
+        return table[key]
+    for pattern, mapped in table.items():
+        if any(character in pattern for character in "*?[") and fnmatchcase(key, pattern):
+            return mapped
+    return None
+
+
+def first_known(payload, source, table, canonical, direction=None):
+    """For status and direction given as several paths: the first value the mapping knows, else the first
+    value present (kept as sent)."""
+    if isinstance(source, dict):
+        source = source.get(direction, [])
+    paths = [source] if isinstance(source, str) else list(source)
+    present = [value for value in (resolve_path(payload, path) for path in paths)
+               if value is not MISSING and value is not None and value != ""]
+    for value in present:
+        if lookup(table, value) or value in canonical:
+            return value
+    return present[0] if present else MISSING
 
 
 def mapping_key(value):
@@ -211,8 +256,9 @@ def parse_number(value):
     return int(number) if number.is_integer() else number
 
 
-def parse_time(value):
-    """ISO 8601, RFC 2822, or epoch seconds or milliseconds; a time without a zone is taken as UTC."""
+def parse_time(value, zone=UTC):
+    """ISO 8601, RFC 2822, or epoch seconds or milliseconds; a time without a zone is taken in `zone`
+    (the channel's time zone, UTC by default)."""
     number = parse_number(value)
     if number is not None:
         if number > 10**11:
@@ -230,4 +276,4 @@ def parse_time(value):
             moment = parsedate_to_datetime(value.strip())
         except (TypeError, ValueError, IndexError):
             return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)

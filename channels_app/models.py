@@ -194,6 +194,7 @@ class RawEvent(models.Model):
         PROCESSING = "processing", "Processing"
         PROCESSED = "processed", "Processed"
         DUPLICATE = "duplicate", "Duplicate"
+        IGNORED = "ignored", "Ignored (not a call)"
         FAILED = "failed", "Failed"
         REJECTED = "rejected", "Rejected"
 
@@ -283,6 +284,7 @@ class RawEvent(models.Model):
         from dialogs.models import Dialog
 
         calls, errors, merged, troubled = defaultdict(list), defaultdict(list), defaultdict(int), {}
+        ignored = defaultdict(int)
         for raw_event in raw_events:
             try:
                 payloads = raw_event.payloads()
@@ -290,6 +292,9 @@ class RawEvent(models.Model):
                 errors[raw_event.pk].append(str(exc))
                 continue
             for position, payload in enumerate(payloads):
+                if raw_event.channel.mapping.ignores(payload):
+                    ignored[raw_event.pk] += 1
+                    continue
                 try:
                     mapped = raw_event.channel.mapping.map(payload)
                 except MappingError as exc:
@@ -312,8 +317,10 @@ class RawEvent(models.Model):
                 raw_event.fail_attempt(troubled[raw_event.pk])
             elif errors[raw_event.pk]:
                 raw_event.finish(cls.State.FAILED, "; ".join(errors[raw_event.pk]))
+            elif merged[raw_event.pk]:
+                finished[cls.State.PROCESSED].append(raw_event)
             else:
-                finished[cls.State.PROCESSED if merged[raw_event.pk] else cls.State.DUPLICATE].append(raw_event)
+                finished[cls.State.IGNORED if ignored[raw_event.pk] else cls.State.DUPLICATE].append(raw_event)
         for state, done in finished.items():  # one UPDATE for all the deliveries that went well
             now = timezone.now()
             cls.objects.filter(pk__in=[raw_event.pk for raw_event in done]).update(
