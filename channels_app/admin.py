@@ -87,6 +87,11 @@ class TelephonyChannelForm(forms.ModelForm):
         help_text="Fills Advanced Config, the data format and the country with a working setup for the provider.",
     )
     default_country_code = forms.ChoiceField(required=False, label="Default country code")
+    signature_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), label="Signature secret",
+        help_text="For authentication scheme hmac. Write-only, stored encrypted. A new secret replaces the current one, "
+        "which stays valid until you forget it, so the provider can switch without lost calls.")
+    forget_previous_secret = forms.BooleanField(required=False, label="Forget the previous signature secret")
     recording_secret = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False), label="Recording host secret",
         help_text="The password or token of recordings.auth in Advanced Config. Write-only: stored encrypted, never "
@@ -116,7 +121,8 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["bot", "name", "is_active", "status_panel"]}),
         ("Webhook", {"fields": ["webhook", "token_display", "transport", "data_format"]}),
-        ("Advanced Config", {"fields": ["preset", "advanced_config", "recording_secret"]}),
+        ("Advanced Config", {"fields": ["preset", "advanced_config", "signature_secret", "forget_previous_secret",
+                                        "recording_secret"]}),
         ("Number normalization", {"fields": ["default_country_code"]}),
         ("Enrichment and transcription", {"fields": ["enrich_action", "enrich_error_action", "default_operator",
                                                      "auto_transcription"]}),
@@ -140,6 +146,10 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
         activity = channel.activity()
         error = activity["last_error"]
         log = reverse("admin:channels_app_rawevent_changelist") + f"?channel__id__exact={channel.pk}"
+        scheme = channel.mapping.authentication.get("scheme", "token")
+        if scheme != "token" and not channel.signature_secrets():
+            return format_html('<div id="channel-status" class="errornote">Every delivery is refused: the {} '
+                               'authentication scheme needs its signature secret. Set it below.</div>', scheme)
         return format_html(
             '<div id="channel-status"><strong>{}</strong> · last event {} · last 24 h: {} events, {} dialogs, {} failures'
             '{}<br><a href="{}">Event log</a></div>',
@@ -171,6 +181,10 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
         return f"TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID = {user_id}: {who}"
 
     def save_model(self, request, channel, form, change):
+        if form.cleaned_data.get("signature_secret"):
+            channel.set_signature_secret(form.cleaned_data["signature_secret"])
+        if form.cleaned_data.get("forget_previous_secret"):
+            channel.forget_previous_secret()
         if form.cleaned_data.get("recording_secret"):
             channel.set_recording_secret(form.cleaned_data["recording_secret"])
         slug = form.cleaned_data.get("preset")

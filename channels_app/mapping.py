@@ -75,6 +75,7 @@ class Mapping:
         self.recordings = {"enabled": False, "download": False, **config.get("recordings", {})}
         self.transcription = {"enabled": False, "source": "provider", **config.get("transcription", {})}
         self.ignore = config.get("ignore", [])
+        self.authentication = config.get("authentication", {"scheme": "token"})
         self.timezone = ZoneInfo(config["timezone"]) if config.get("timezone") else UTC
 
     def ignores(self, payload):

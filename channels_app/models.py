@@ -1,4 +1,5 @@
 import hmac
+import json
 import logging
 import secrets
 import uuid
@@ -105,6 +106,7 @@ class TelephonyChannel(models.Model):
     )
     auto_transcription = models.BooleanField(default=False)
     recording_secret_encrypted = models.TextField(blank=True, editable=False)
+    signature_secrets_encrypted = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -144,6 +146,25 @@ class TelephonyChannel(models.Model):
 
     def accepts_token(self, presented):
         return bool(presented) and hmac.compare_digest(presented.encode(), self.token.encode())
+
+    def signature_secrets(self):
+        """The signature secrets in force: the current one and, during a rotation, the previous one."""
+        from connective.encryption import decrypt
+
+        return json.loads(decrypt(self.signature_secrets_encrypted) or "[]")
+
+    def set_signature_secret(self, secret, keep_previous=True):
+        """A new signature secret; the one it replaces stays valid until `forget_previous_secret()`."""
+        from connective.encryption import encrypt
+
+        previous = self.signature_secrets()[:1] if keep_previous else []
+        self.signature_secrets_encrypted = encrypt(json.dumps([secret, *previous]))
+
+    def forget_previous_secret(self):
+        from connective.encryption import encrypt
+
+        current = self.signature_secrets()[:1]
+        self.signature_secrets_encrypted = encrypt(json.dumps(current)) if current else ""
 
     def set_recording_secret(self, secret):
         from connective.encryption import encrypt

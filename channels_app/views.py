@@ -1,7 +1,3 @@
-import base64
-import binascii
-from urllib.parse import parse_qs
-
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
@@ -9,7 +5,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import guard
+from . import authentication, guard
 from .models import RawEvent, TelephonyChannel
 
 SECRET_HEADERS = {"authorization", "cookie", "x-webhook-token", "proxy-authorization"}
@@ -36,13 +32,8 @@ def accept_delivery(request, webhook_id):
     # An address that keeps failing is refused without a query; a channel already known still works for it.
     blocked = guard.failed_auth_blocked(address)
     channel = guard.channels.cached(webhook_id) if blocked else guard.channels.get(webhook_id, load_channel)
-    if channel is None or not channel.accepts_token(presented_token(request)):
-        if blocked:
-            return throttled("too many failed attempts from this address; try again in a minute", retry_after=60)
-        guard.record_failed_auth(address)
-        return error(404, "unknown webhook") if channel is None else error(401, "missing or wrong webhook token")
-    if guard.channel_over_rate(channel):
-        return throttled("this channel is sending faster than its configured ceiling", retry_after=1)
+    if channel is None:
+        return refuse(blocked, address, error(404, "unknown webhook"))
     declared_length = request.META.get("CONTENT_LENGTH") or "0"
     if not declared_length.isdigit() or int(declared_length) > settings.WEBHOOK_MAX_BODY_BYTES:
         return too_large()
@@ -50,6 +41,10 @@ def accept_delivery(request, webhook_id):
         body = request.body
     except RequestDataTooBig:
         return too_large()
+    if reason := authentication.refusal(channel, request, body):
+        return refuse(blocked, address, error(401, reason))
+    if guard.channel_over_rate(channel):
+        return throttled("this channel is sending faster than its configured ceiling", retry_after=1)
     event = RawEvent.receive(
         channel,
         body,
@@ -68,25 +63,12 @@ def load_channel(webhook_id):
     return TelephonyChannel.objects.filter(webhook_id=webhook_id).select_related(None).order_by().first()
 
 
-def presented_token(request):
-    """The token from ?token=, X-Webhook-Token, Authorization: Bearer, or Basic auth's password."""
-    # Read the query string ourselves: request.GET decodes it with the body's declared charset, which a
-    # hostile sender controls (charset=bz2_codec makes Django raise).
-    query = parse_qs(request.META.get("QUERY_STRING", ""), max_num_fields=100, errors="replace")
-    if query.get("token"):
-        return query["token"][0]
-    if request.headers.get("X-Webhook-Token"):
-        return request.headers["X-Webhook-Token"]
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
-        return credentials.strip()
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2]
-    return None
+def refuse(blocked, address, response):
+    """A failed authentication: counted against the address, or throttled once it has failed too often."""
+    if blocked:
+        return throttled("too many failed attempts from this address; try again in a minute", retry_after=60)
+    guard.record_failed_auth(address)
+    return response
 
 
 def kept_headers(request):

@@ -131,6 +131,8 @@ def test_test_dialogs_can_be_filtered_and_deleted_in_bulk(admin_client, generic)
 def test_the_test_button_makes_a_test_dialog_through_the_real_endpoint(live_server, admin_client, make_channel, worker_process, settings, preset):
     settings.PUBLIC_BASE_URL = live_server.url
     channel = make_channel(preset)
+    channel.set_signature_secret("a-signing-secret")  # used by the presets whose deliveries are signed
+    channel.save()
 
     html = admin_client.post(f"/admin/channels_app/telephonychannel/{channel.pk}/test/").content.decode()
 

@@ -1,5 +1,8 @@
 """Each provider preset, with the provider's sample payloads posted through the real endpoint."""
 
+import hashlib
+import hmac
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -41,8 +44,12 @@ def test_twilio_status_callbacks_and_the_late_recording_callback_make_one_dialog
 def test_wildix_call_events_make_one_dialog(client, make_channel, django_user_model):
     operator = django_user_model.objects.create_user("vg", "Vladimir.Gorobets@wildix.com", "pw-vg-12345")
     channel = make_channel("wildix")
+    channel.set_signature_secret("wildix-integration-secret")
+    channel.save()
     for name in ["wildix_call_start.json", "wildix_call_update.json", "wildix_call_end.json"]:
-        post_event(client, channel, fixture(name))
+        body = json.dumps(fixture(name))
+        signed = hmac.new(b"wildix-integration-secret", body.encode(), hashlib.sha256).hexdigest()
+        assert post_event(client, channel, body, token=False, **{"x-signature": signed}).status_code == 202
     process_all()
 
     dialog = Dialog.objects.get()
