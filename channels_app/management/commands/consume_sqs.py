@@ -1,8 +1,7 @@
-import signal
-
 from django.core.management.base import BaseCommand
 
 from channels_app import sqs
+from connective.processes import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -16,9 +15,7 @@ class Command(BaseCommand):
             total = sum(sqs.poll(queue, wait_seconds=1) for queue in sqs.active_queues())
             self.stdout.write(f"stored {total} messages")
             return
-        stopping = []
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stopping.append(True))
+        stop = stop_on_signals()
         self.stdout.write("SQS consumer started")
-        sqs.run(stop=lambda: bool(stopping))
+        sqs.run(stop=stop)
         self.stdout.write("SQS consumer stopped")

@@ -1,8 +1,7 @@
-import signal
-
 from django.core.management.base import BaseCommand
 
 from channels_app import worker
+from connective.processes import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -16,9 +15,7 @@ class Command(BaseCommand):
         if once:
             self.stdout.write(f"processed {worker.drain()} events")
             return
-        stopping = []
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stopping.append(True))
+        stop = stop_on_signals()
         self.stdout.write("event worker started")
-        worker.run(stop=lambda: bool(stopping), poll_interval=poll)
+        worker.run(stop=stop, poll_interval=poll)
         self.stdout.write("event worker stopped")
