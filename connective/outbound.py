@@ -124,9 +124,12 @@ def stream(method, url, *, allowed_hosts=(), timeout=5.0, **kwargs):
         response = _send(method, url, allowed_hosts, timeout, kwargs)
         if response.is_redirect and response.headers.get("Location"):
             response.close()
-            url = urljoin(url, response.headers["Location"])
+            target = urljoin(url, response.headers["Location"])
+            if origin(target) != origin(url):
+                kwargs = without_credentials(kwargs)
+            url = target
             if response.status_code in (301, 302, 303):
-                method, kwargs = "GET", {k: v for k, v in kwargs.items() if k not in ("data", "json")}
+                method, kwargs = "GET", {k: v for k, v in kwargs.items() if k not in ("data", "json", "files")}
             continue
         response.url = url
         try:
@@ -135,6 +138,23 @@ def stream(method, url, *, allowed_hosts=(), timeout=5.0, **kwargs):
             response.close()
         return
     raise OutboundError(f"more than {MAX_REDIRECTS} redirects", permanent=True)
+
+
+SAFE_HEADERS = {"range", "accept", "accept-language", "user-agent", "content-type"}
+
+
+def origin(url):
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+def without_credentials(kwargs):
+    """What may follow a redirect to another origin: no auth, and none of the caller's headers that could
+    carry a secret (a recording host's token must not reach the CDN it redirects to)."""
+    kept = {k: v for k, v in kwargs.items() if k != "auth"}
+    if "headers" in kept:
+        kept["headers"] = {name: value for name, value in kept["headers"].items() if name.lower() in SAFE_HEADERS}
+    return kept
 
 
 def _send(method, url, allowed_hosts, timeout, kwargs):

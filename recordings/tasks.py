@@ -108,6 +108,11 @@ def audio_file(recording):
                                  **recording.dialog.channel.recording_request_options()) as response:
                 if response.status_code != 200:
                     raise outbound.OutboundError(f"the recording's host answered HTTP {response.status_code}")
-                local.write(outbound.read_capped(response, settings.RECORDING_MAX_BYTES))
+                size = 0
+                for chunk in response.iter_content(64 * 1024):  # to disk, never whole in memory
+                    size += len(chunk)
+                    if size > settings.RECORDING_MAX_BYTES:
+                        raise outbound.OutboundError(f"the recording is larger than {settings.RECORDING_MAX_BYTES} bytes")
+                    local.write(chunk)
         local.flush()
         yield local.name

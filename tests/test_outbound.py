@@ -5,6 +5,8 @@ import pytest
 from connective import outbound
 from connective.outbound import OutboundError, RefusedAddress, is_public
 
+from .http_server import TestHTTPServer
+
 
 LOCAL = ["127.0.0.1"]
 
@@ -97,3 +99,23 @@ def test_an_answer_over_the_size_cap_is_refused(http_server):
 
     with pytest.raises(OutboundError, match="larger than 1000 bytes"):
         outbound.request("GET", http_server.url("/big"), allowed_hosts=LOCAL, max_bytes=1000)
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_host(http_server):
+    other = TestHTTPServer()
+    try:
+        other.route("GET", "/file", body="data")
+        http_server.route("GET", "/rec", status=302, headers={"Location": other.url("/file")})
+        http_server.route("GET", "/same", status=302, headers={"Location": "/file"})
+        http_server.route("GET", "/file", body="data")
+        secret = {"headers": {"Authorization": "Bearer rec-secret", "X-Api-Key": "k-1", "Range": "bytes=0-1"},
+                  "auth": None}
+
+        assert outbound.request("GET", http_server.url("/rec"), allowed_hosts=LOCAL, **secret).text == "data"
+        assert outbound.request("GET", http_server.url("/same"), allowed_hosts=LOCAL, **secret).text == "data"
+
+        moved = other.requests[0].headers
+        assert "Authorization" not in moved and "X-Api-Key" not in moved and moved["Range"] == "bytes=0-1"
+        assert http_server.requests[-1].headers["Authorization"] == "Bearer rec-secret", "same origin keeps them"
+    finally:
+        other.stop()
