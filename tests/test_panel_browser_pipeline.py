@@ -69,6 +69,10 @@ def test_an_operator_works_calls_that_came_through_the_whole_pipeline(
     assert page.locator("#rows tr").count() == 1, "only the Sales bot's call"
     assert "+35840940XXXX" not in page.content()
     screenshot(page, "panel-pipeline-history")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways scrolling on a phone"
+    screenshot(page, "panel-pipeline-history-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.select_option("select[name=direction]", "out")
     page.click("button:has-text('Filter')")
