@@ -2,6 +2,9 @@
 server, the event worker and the django-q2 cluster in their own processes, a CRM that fails and a
 recording host on 127.0.0.1."""
 
+import io
+import wave
+
 import pytest
 import requests
 
@@ -13,7 +16,19 @@ from .panel_helpers import wav_tone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-RECORDING_SECONDS = 60
+# Long enough (9.6 MB) that the player cannot have it all before the seek: seeking must ask for a range.
+RECORDING_SECONDS = 600
+
+
+def long_recording(seconds):
+    """A real WAV file of `seconds`: one second of tone, repeated (cheaper than computing every sample)."""
+    with wave.open(io.BytesIO(wav_tone(seconds=1)), "rb") as second:
+        params, frames = second.getparams(), second.readframes(second.getnframes())
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as audio:
+        audio.setparams(params)
+        audio.writeframes(frames * seconds)
+    return buffer.getvalue()
 
 
 def deliver(live_server, channel, payload):
@@ -45,7 +60,7 @@ def test_an_operator_works_calls_that_came_through_the_whole_pipeline(
     settings.RECORDINGS_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.PANEL_POLL_SECONDS = 0.5
     http_server.route("POST", "/lookup", status=500, json={"error": "down"})
-    http_server.route("GET", "/calls/c-1001.wav", body=wav_tone(seconds=RECORDING_SECONDS),
+    http_server.route("GET", "/calls/c-1001.wav", body=long_recording(RECORDING_SECONDS),
                       headers={"Content-Type": "audio/wav"}, ranges=True)
     kyiv, helsinki = office["kyiv"], office["helsinki"]
     kyiv.enrich_action = Action.objects.create(
