@@ -153,9 +153,11 @@ PANEL_POLL_SECONDS = env.float("PANEL_POLL_SECONDS", default=5.0)
 RECORDINGS_ALLOWED_HOSTS = env.list("RECORDINGS_ALLOWED_HOSTS", default=[])
 
 REST_FRAMEWORK = {
+    # Token first: a client without valid credentials is answered 401 with "WWW-Authenticate: Token"
+    # (DRF takes that header from the first class; with sessions first it would be a 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

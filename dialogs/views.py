@@ -20,11 +20,19 @@ RANGE = re.compile(r"^bytes=\d*-\d*$")
 PASSED_ON_HEADERS = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "Last-Modified", "ETag")
 
 
+# What a history row shows (the panel's and the API's): loading no more keeps a page of 50 cheap.
+HISTORY_COLUMNS = (
+    "call_id", "direction", "status", "caller_number", "callee_number", "duration", "started_at", "answered_at",
+    "ended_at", "recording_url", "is_test", "channel__name", "channel__bot__name", "operator__email", "topic__alias",
+    "topic__name",
+)
+
+
 def history(user):
     return (
         Dialog.objects.visible_to(user).in_panel()
         .select_related("channel__bot", "operator", "topic")
-        .defer("extra", "transcript", "number_digits")
+        .only(*HISTORY_COLUMNS)
         .annotate(transcribed=ExpressionWrapper(~Q(transcript=""), output_field=BooleanField()))
     )
 

@@ -54,7 +54,7 @@ def test_an_operator_works_the_panel(live_server, page, office, http_server, set
     assert page.evaluate("document.getElementById('recording').duration") == pytest.approx(4, abs=0.2)
     page.evaluate("document.getElementById('recording').currentTime = 3")
     page.wait_for_function("document.getElementById('recording').readyState >= 1")
-    assert any("Range" in request.headers for request in http_server.requests), "seeking asks for a range"
+    assert any("Range" in request.headers for request in http_server.requests), "the player asks for ranges (seeking: test_panel_browser_pipeline)"
     screenshot(page, "panel-dialog")
 
     page.set_viewport_size({"width": 390, "height": 844})
