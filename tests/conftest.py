@@ -1,18 +1,17 @@
 import json
 import os
-from contextlib import contextmanager
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
 from django.db import connection
 
 from channels_app import worker
 from channels_app.models import Bot, RawEvent, TelephonyChannel
-
-from django.core.servers.basehttp import WSGIServer
 
 # The live test server accepts bursts of parallel deliveries, as gunicorn's default backlog (2048) would;
 # Django's own listen backlog of 10 resets the connections of a 50-request burst.
@@ -181,3 +180,26 @@ def database_down():
     finally:
         connection.close()
         connection.settings_dict.update(original)
+
+
+def run_in_threads(function, items, timeout=60):
+    """Run `function(item)` for every item at once, each in its own thread and database connection;
+    any exception fails the test."""
+    import threading
+
+    errors = []
+
+    def run(item):
+        try:
+            function(item)
+        except Exception as exc:  # surfaced below, in the test's own thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not errors, errors

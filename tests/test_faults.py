@@ -11,13 +11,12 @@ import time
 
 import pytest
 import requests
-from django.db import connection
 
 from channels_app import worker
 from channels_app.models import RawEvent
 from dialogs.models import CallEvent, Dialog
 
-from .conftest import database_down, PROJECT_DIR, fixture, post_event, process_all, test_database_url, wait_until
+from .conftest import PROJECT_DIR, database_down, fixture, post_event, process_all, run_in_threads, test_database_url, wait_until
 
 CALLS = 60
 
@@ -76,38 +75,24 @@ def test_fifty_parallel_deliveries_with_every_event_three_times_make_exactly_one
     url = f"{live_server.url}/webhooks/telephony/{setera.webhook_id}/?token={setera.token}"
     deliveries = [event for number in range(6) for event in setera_call(number)] * 3  # 54 deliveries
     start = threading.Barrier(len(deliveries))
-    codes, errors = [], []
+    codes = []
 
     def deliver(payload):
-        try:
-            with requests.Session() as session:
-                start.wait()
-                codes.append(session.post(url, data=json.dumps(payload), headers={"Content-Type": "application/json"}, timeout=60).status_code)
-        except Exception as exc:
-            errors.append(exc)
+        with requests.Session() as session:
+            start.wait()
+            codes.append(session.post(url, data=json.dumps(payload), headers={"Content-Type": "application/json"}, timeout=60).status_code)
 
-    threads = [threading.Thread(target=deliver, args=(payload,)) for payload in deliveries]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=90)
-    assert not errors and codes == [202] * len(deliveries)
+    run_in_threads(deliver, deliveries, timeout=90)
+    assert codes == [202] * len(deliveries)
 
     workers_start = threading.Barrier(4)
 
-    def work():
-        try:
-            workers_start.wait()
-            while worker.process_batch(limit=2):
-                pass
-        finally:
-            connection.close()
+    def work(_):
+        workers_start.wait()
+        while worker.process_batch(limit=2):
+            pass
 
-    workers = [threading.Thread(target=work) for _ in range(4)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=120)
+    run_in_threads(work, range(4), timeout=120)
 
     assert Dialog.objects.count() == 6
     assert CallEvent.objects.count() == 18

@@ -7,7 +7,6 @@ from connective.outbound import OutboundError, RefusedAddress, is_public
 
 from .http_server import TestHTTPServer
 
-
 LOCAL = ["127.0.0.1"]
 
 

@@ -7,18 +7,16 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import boto3
 import pytest
-from django.db import connection
 
 from channels_app import sqs
 from channels_app.models import RawEvent, SqsQueue, TelephonyChannel
 from dialogs.models import CallEvent, Dialog
 
-from .conftest import database_down, fixture, process_all
+from .conftest import database_down, fixture, process_all, run_in_threads
 
 WILDIX = {
     "field_mapping": {
@@ -188,19 +186,12 @@ def test_several_consumers_at_once_store_each_message_once(sqs_server, bot):
     for number in range(30):
         sqs_server.send(url, json.dumps({**fixture("wildix_call_end.json"), "id": f"call-{number}"}))
 
-    def consume():
-        try:
-            mine = SqsQueue.objects.select_related("channel").get(pk=queue.pk)
-            while sqs.poll(mine, wait_seconds=1):
-                pass
-        finally:
-            connection.close()
+    def consume(_):
+        mine = SqsQueue.objects.select_related("channel").get(pk=queue.pk)
+        while sqs.poll(mine, wait_seconds=1):
+            pass
 
-    consumers = [threading.Thread(target=consume) for _ in range(3)]
-    for consumer in consumers:
-        consumer.start()
-    for consumer in consumers:
-        consumer.join(timeout=60)
+    run_in_threads(consume, range(3))
     process_all()
 
     assert RawEvent.objects.count() == 30

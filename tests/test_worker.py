@@ -11,7 +11,7 @@ from channels_app import worker
 from channels_app.models import RawEvent
 from dialogs.models import Dialog
 
-from .conftest import fixture, post_event, process_all, wait_until
+from .conftest import fixture, post_event, process_all, run_in_threads, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -127,27 +127,6 @@ def test_parallel_deliveries_and_workers_never_make_two_dialogs(live_server, mak
     assert dialog.events.count() == 3
     states = sorted(RawEvent.objects.values_list("state", flat=True))
     assert states == ["duplicate"] * 6 + ["processed"] * 3
-
-
-def run_in_threads(function, items):
-    from django.db import connection
-
-    errors = []
-
-    def run(item):
-        try:
-            function(item)
-        except Exception as exc:  # surfaced below, in the test's own thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(item,)) for item in items]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
 
 
 def test_a_noisy_channel_cannot_starve_the_others(client, make_channel):
