@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from connective.widgets import PrettyJSONWidget
 
-from . import presets
+from . import authentication, presets
 from .countries import country_code_choices
 from .inspection import preview, suggest_mapping
 from .models import Bot, RawEvent, SqsQueue, TelephonyChannel
@@ -89,8 +89,9 @@ class TelephonyChannelForm(forms.ModelForm):
     default_country_code = forms.ChoiceField(required=False, label="Default country code")
     signature_secret = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False), label="Signature secret",
-        help_text="For authentication scheme hmac. Write-only, stored encrypted. A new secret replaces the current one, "
-        "which stays valid until you forget it, so the provider can switch without lost calls.")
+        help_text="The provider's signing secret, webhook token or public key, for every authentication scheme but "
+        "token and source_ip. Write-only, stored encrypted. A new secret replaces the current one, which stays valid "
+        "until you forget it, so the provider can switch without lost calls.")
     forget_previous_secret = forms.BooleanField(required=False, label="Forget the previous signature secret")
     recording_secret = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False), label="Recording host secret",
@@ -108,6 +109,16 @@ class TelephonyChannelForm(forms.ModelForm):
             (slug, preset["name"]) for slug, preset in presets.all_presets().items()]
         self.fields["default_country_code"].choices = country_code_choices()
         self.fields["default_country_code"].help_text = TelephonyChannel._meta.get_field("default_country_code").help_text
+        if self.instance.pk:
+            self.fields["signature_secret"].help_text += " " + secrets_in_force(self.instance)
+
+
+def secrets_in_force(channel):
+    """Which secrets are set, told by their last characters only."""
+    hints = [f"…{secret[-4:]}" if len(secret) >= 16 else "set" for secret in channel.signature_secrets()]
+    if not hints:
+        return "Now: none set."
+    return f"Now: current {hints[0]}" + (f", previous {hints[1]} (still valid)." if len(hints) > 1 else ".")
 
 
 @admin.register(TelephonyChannel)
@@ -146,10 +157,8 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
         activity = channel.activity()
         error = activity["last_error"]
         log = reverse("admin:channels_app_rawevent_changelist") + f"?channel__id__exact={channel.pk}"
-        scheme = channel.mapping.authentication.get("scheme", "token")
-        if scheme != "token" and not channel.signature_secrets():
-            return format_html('<div id="channel-status" class="errornote">Every delivery is refused: the {} '
-                               'authentication scheme needs its signature secret. Set it below.</div>', scheme)
+        if problem := authentication.misconfiguration(channel):
+            return format_html('<div id="channel-status" class="errornote">Every delivery is refused: {}.</div>', problem)
         return format_html(
             '<div id="channel-status"><strong>{}</strong> · last event {} · last 24 h: {} events, {} dialogs, {} failures'
             '{}<br><a href="{}">Event log</a></div>',

@@ -1,53 +1,227 @@
-"""Who may deliver to a channel: its URL token (the default), or a signature of the body (HMAC), as the
-channel's Advanced Config says. Fails closed: a scheme without its secret, or an unknown scheme, refuses
-every delivery and says why."""
+"""Who may deliver to a channel. Its Advanced Config names the scheme: the URL token (the default), HTTP
+Basic, a token inside the body (Aircall), the source address alone, or a signature (signatures.py: HMAC of
+the body or of a template of its fields, Standard Webhooks, Twilio, Telnyx, Vonage). Any scheme may also be
+limited to `allowed_networks`. Fails closed: a scheme without its secret, with a malformed secret, or
+unknown, refuses every delivery and says why (the channel's page shows the same sentence)."""
 
 import base64
 import binascii
-import hashlib
 import hmac
+import ipaddress
+from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import parse_qs
 
-ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
+from django.conf import settings
+from django.utils.crypto import salted_hmac
+
+from . import signatures
+from .mapping import MISSING, resolve_path
+from .parsing import BodyError, parse_events
+
+# Our own Test button signs its synthetic deliveries with a key only this server holds, so it works for
+# every scheme, the provider's public-key ones included.
+TEST_SIGNATURE_HEADER = "X-Connective-Test-Signature"
+
+
+@dataclass
+class Delivery:
+    """One request as an authentication scheme sees it."""
+
+    channel: object
+    config: dict
+    request: object
+    body: bytes
+
+    def header(self, name):
+        return self.request.headers.get(name, "").strip()
+
+    @cached_property
+    def payload(self):
+        """The body's first event, for schemes that read fields of it; {} when it cannot be read."""
+        try:
+            return parse_events(self.body, self.request.META.get("CONTENT_TYPE", ""), self.channel.data_format)[0]
+        except BodyError:
+            return {}
+
+    def field(self, path):
+        value = resolve_path(self.payload, path)
+        return "" if value is MISSING or value is None or isinstance(value, (dict, list)) else value
+
+    def matches_a_secret(self, presented):
+        """Compared in constant time with the current secret and, during a rotation, the previous one."""
+        return any(hmac.compare_digest(secret.encode(), presented.encode()) for secret in self.channel.signature_secrets())
 
 
 def refusal(channel, request, body):
     """Why this delivery is not the provider's, or None when it is."""
     config = channel.mapping.authentication
-    scheme = config.get("scheme", "token")
-    if scheme == "token":
-        return None if channel.accepts_token(presented_token(request)) else "missing or wrong webhook token"
-    if scheme == "hmac":
-        return hmac_refusal(channel, config, request.headers.get(config["header"], ""), body)
-    return f"the channel is misconfigured: unknown authentication scheme '{scheme}'"
+    if is_our_test_delivery(channel, request, body):
+        return None
+    if problem := misconfiguration(channel):
+        return f"the channel is misconfigured: {problem}"
+    if reason := source_refusal(config, client_address(request)):
+        return reason
+    return SCHEMES[scheme_name(config)].refusal(Delivery(channel, config, request, body))
 
 
-def hmac_refusal(channel, config, presented, body):
-    secrets = channel.signature_secrets()
-    if not secrets:
-        return "the channel is misconfigured: its signature secret is not set"
-    presented = presented.strip().removeprefix(config.get("prefix", ""))
-    if not presented:
-        return f"missing signature header {config['header']}"
-    for secret in secrets:  # the current secret and, during a rotation, the previous one
-        if hmac.compare_digest(signature(config, secret, body).encode(), presented.encode()):
-            return None
-    return "the signature does not match the body"
-
-
-def signature(config, secret, body):
-    digest = hmac.new(secret.encode(), body, ALGORITHMS[config.get("algorithm", "sha256")]).digest()
-    return base64.b64encode(digest).decode() if config.get("encoding") == "base64" else digest.hex()
-
-
-def signing_headers(channel, body):
-    """Headers that make a delivery of ours (the Test button's) pass the channel's own check."""
+def misconfiguration(channel):
+    """Why every delivery to this channel is refused whatever it carries, or None."""
     config = channel.mapping.authentication
-    headers = {"X-Webhook-Token": channel.token}
-    secrets = channel.signature_secrets()
-    if config.get("scheme") == "hmac" and secrets:
-        headers[config["header"]] = config.get("prefix", "") + signature(config, secrets[0], body)
-    return headers
+    scheme = SCHEMES.get(scheme_name(config))
+    if scheme is None:
+        return f"unknown authentication scheme '{scheme_name(config)}'"
+    if scheme.needs_secret(config) and not channel.signature_secrets():
+        return f"the {scheme_name(config)} authentication scheme needs its signature secret, which is not set"
+    if not all(network_or_none(text) for text in config.get("allowed_networks", [])):
+        return "allowed_networks holds something that is not an address or network"
+    return scheme.misconfiguration(channel, config)
+
+
+def scheme_name(config):
+    return config.get("scheme", "token")
+
+
+def is_our_test_delivery(channel, request, body):
+    presented = request.headers.get(TEST_SIGNATURE_HEADER, "")
+    return bool(presented) and hmac.compare_digest(test_signature(channel, body).encode(), presented.encode())
+
+
+def test_signature(channel, body):
+    return salted_hmac("connective.test-delivery", str(channel.webhook_id).encode() + body, algorithm="sha256").hexdigest()
+
+
+def test_headers(channel, body):
+    """Headers that make a synthetic delivery of ours (the Test button's) pass the channel's check."""
+    return {TEST_SIGNATURE_HEADER: test_signature(channel, body)}
+
+
+# -- Source addresses ------------------------------------------------------------------------------------
+
+def client_address(request):
+    """The sender's address: REMOTE_ADDR, or behind one of settings.TRUSTED_PROXIES the last address in
+    X-Forwarded-For that is not a trusted proxy."""
+    address = request.META.get("REMOTE_ADDR") or ""
+    if not is_trusted_proxy(address):
+        return address or None
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    for hop in reversed(forwarded):
+        if not is_trusted_proxy(hop):
+            return hop
+    return address
+
+
+def is_trusted_proxy(address):
+    return in_networks(address, settings.TRUSTED_PROXIES)
+
+
+def source_refusal(config, address):
+    allowed = config.get("allowed_networks")
+    if allowed and not in_networks(address, allowed):
+        return f"deliveries from {address or 'an unknown address'} are not allowed for this channel"
+    return None
+
+
+def in_networks(address, networks):
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return False
+    return any(ip in network for network in map(network_or_none, networks) if network and network.version == ip.version)
+
+
+def network_or_none(text):
+    try:
+        return ipaddress.ip_network(str(text).strip(), strict=False)
+    except ValueError:
+        return None
+
+
+# -- Schemes that compare a presented value with a secret ---------------------------------------------
+
+class Scheme:
+    def needs_secret(self, config):
+        return True
+
+    def misconfiguration(self, channel, config):
+        return None
+
+    def refusal(self, delivery):
+        raise NotImplementedError
+
+
+class TokenScheme(Scheme):
+    """The webhook token from ?token=, X-Webhook-Token, Authorization: Bearer, or Basic auth's password."""
+
+    def needs_secret(self, config):
+        return False
+
+    def refusal(self, delivery):
+        return None if delivery.channel.accepts_token(presented_token(delivery.request)) else "missing or wrong webhook token"
+
+
+class BasicScheme(Scheme):
+    """HTTP Basic: the configured user name and a signature secret as the password."""
+
+    def refusal(self, delivery):
+        credentials = basic_credentials(delivery.request)
+        if credentials is None:
+            return "missing HTTP Basic credentials"
+        username, password = credentials
+        expected = delivery.config.get("username", "")
+        if not (hmac.compare_digest(username.encode(), expected.encode()) & delivery.matches_a_secret(password)):
+            return "wrong HTTP Basic user name or password"
+        return None
+
+
+class BodyTokenScheme(Scheme):
+    """A shared token inside the body (Aircall's `token`)."""
+
+    def refusal(self, delivery):
+        path = delivery.config.get("path", "token")
+        presented = str(delivery.field(path))
+        if not presented:
+            return f"missing token field '{path}' in the body"
+        return None if delivery.matches_a_secret(presented) else f"wrong token in the body field '{path}'"
+
+
+class SourceAddressScheme(Scheme):
+    """Only the sender's address counts (a provider that cannot sign or carry a token)."""
+
+    def needs_secret(self, config):
+        return False
+
+    def misconfiguration(self, channel, config):
+        return None if config.get("allowed_networks") else "the source_ip scheme needs allowed_networks"
+
+    def refusal(self, delivery):
+        return None  # source_refusal() has already checked the address
+
+
+class SignatureScheme(Scheme):
+    """A scheme from signatures.py: refusal(delivery, secrets) and optionally secret_problem(secret)."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def needs_secret(self, config):
+        return self.check.needs_secret(config)
+
+    def misconfiguration(self, channel, config):
+        problems = filter(None, (self.check.secret_problem(secret) for secret in channel.signature_secrets()))
+        return next(problems, None) or self.check.config_problem(config)
+
+    def refusal(self, delivery):
+        return self.check.refusal(delivery, delivery.channel.signature_secrets())
+
+
+SCHEMES = {
+    "token": TokenScheme(),
+    "basic": BasicScheme(),
+    "body_token": BodyTokenScheme(),
+    "source_ip": SourceAddressScheme(),
+    **{name: SignatureScheme(check) for name, check in signatures.CHECKS.items()},
+}
 
 
 def presented_token(request):
@@ -63,9 +237,18 @@ def presented_token(request):
     if scheme.lower() == "bearer":
         return credentials.strip()
     if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2]
+        decoded = basic_credentials(request)
+        return decoded[1] if decoded else None
     return None
+
+
+def basic_credentials(request):
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, _, password = decoded.partition(":")
+    return username, password

@@ -27,6 +27,7 @@ TEXT_LIMITS = {"call_id": 255, "caller_number": 64, "callee_number": 64, "operat
 CALL_FIELDS = {"status", "direction", "transcript_text", *TIME_FIELDS, *NUMBER_FIELDS, *TEXT_FIELDS}
 
 MISSING = object()
+NO_STATUS = object()
 
 
 class MappingError(ValueError):
@@ -76,15 +77,12 @@ class Mapping:
         self.transcription = {"enabled": False, "source": "provider", **config.get("transcription", {})}
         self.ignore = config.get("ignore", [])
         self.authentication = config.get("authentication", {"scheme": "token"})
+        self.acknowledgement = config.get("acknowledgement")
         self.timezone = ZoneInfo(config["timezone"]) if config.get("timezone") else UTC
 
     def ignores(self, payload):
         """True for an event that is not a call (presence, chat…): stored and answered, never a dialog."""
-        for rule in self.ignore:
-            value = resolve_source(payload, rule["path"], None)
-            if value is not MISSING and any(fnmatchcase(mapping_key(value), pattern) for pattern in rule["values"]):
-                return True
-        return False
+        return any(ignore_rule_matches(rule, resolve_source(payload, rule["path"], None)) for rule in self.ignore)
 
     @property
     def has_status(self):
@@ -99,6 +97,8 @@ class Mapping:
                 continue
             if name == "status":
                 value = first_known(payload, source, self.status_mapping, CANONICAL_STATUSES, direction)
+                if value is NO_STATUS:
+                    continue
             else:
                 value = resolve_source(payload, source, direction)
             if value is MISSING:
@@ -126,10 +126,10 @@ class Mapping:
     def _direction(self, payload, event):
         source = self.field_mapping.get("direction")
         value = MISSING if source is None else first_known(payload, source, self.direction_mapping, ("in", "out"))
-        if value is MISSING:
+        if value is MISSING or value is NO_STATUS:
             return None
         mapped = lookup(self.direction_mapping, value)
-        if mapped:
+        if mapped is not MISSING and mapped is not None:
             return mapped
         if value in ("in", "out"):
             return value
@@ -160,7 +160,7 @@ class Mapping:
 
     def _status(self, value, event):
         mapped = lookup(self.status_mapping, value)
-        if mapped:
+        if mapped is not MISSING and mapped is not None:
             return mapped
         if value in CANONICAL_STATUSES:
             return value
@@ -170,28 +170,46 @@ class Mapping:
 
 def lookup(table, value):
     """A mapping table's value for a provider value: its exact key, else the first glob key that matches
-    (`in_*` for Zadarma's pbx_call_id, `call:*`)."""
+    (`in_*` for Zadarma's pbx_call_id, `call:*`); MISSING when no key matches."""
     key = mapping_key(value)
     if key in table:
         return table[key]
     for pattern, mapped in table.items():
         if any(character in pattern for character in "*?[") and fnmatchcase(key, pattern):
             return mapped
-    return None
+    return MISSING
 
 
 def first_known(payload, source, table, canonical, direction=None):
     """For status and direction given as several paths: the first value the mapping knows, else the first
-    value present (kept as sent)."""
+    value present (kept as sent). A value the table maps to null is known to say nothing (Zadarma's
+    NOTIFY_RECORD, sipgate's cause normalClearing): the next path is asked, and if none answers the event
+    has no status (NO_STATUS)."""
     if isinstance(source, dict):
         source = source.get(direction, [])
     paths = [source] if isinstance(source, str) else list(source)
     present = [value for value in (resolve_path(payload, path) for path in paths)
                if value is not MISSING and value is not None and value != ""]
+    silent = False
     for value in present:
-        if lookup(table, value) or value in canonical:
+        mapped = lookup(table, value)
+        if mapped is None:
+            silent = True
+        elif mapped is not MISSING or value in canonical:
             return value
+    if silent:
+        return NO_STATUS
     return present[0] if present else MISSING
+
+
+def ignore_rule_matches(rule, value):
+    """An `ignore` rule: the value matches one of `values`, or (with `not_values`) none of them."""
+    if value is MISSING:
+        return "not_values" in rule
+    key = mapping_key(value)
+    if "not_values" in rule:
+        return not any(fnmatchcase(key, pattern) for pattern in rule["not_values"])
+    return any(fnmatchcase(key, pattern) for pattern in rule["values"])
 
 
 def mapping_key(value):

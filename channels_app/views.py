@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from . import authentication, guard
 from .models import RawEvent, TelephonyChannel
@@ -14,10 +15,15 @@ MAX_KEPT_HEADERS = 50
 TEST_HEADER = "X-Connective-Test"
 
 
+MAX_ECHO_LENGTH = 200
+
+
 @csrf_exempt
-@require_POST
+@require_http_methods(["GET", "POST"])
 def telephony_webhook(request, webhook_id):
     """Authenticate, store, answer. Everything else happens in the worker."""
+    if request.method == "GET":
+        return url_check(request, webhook_id)
     try:
         return accept_delivery(request, webhook_id)
     except DatabaseError:
@@ -28,7 +34,7 @@ def telephony_webhook(request, webhook_id):
 
 
 def accept_delivery(request, webhook_id):
-    address = request.META.get("REMOTE_ADDR") or None
+    address = authentication.client_address(request)
     # An address that keeps failing is refused without a query; a channel already known still works for it.
     blocked = guard.failed_auth_blocked(address)
     channel = guard.channels.cached(webhook_id) if blocked else guard.channels.get(webhook_id, load_channel)
@@ -56,7 +62,34 @@ def accept_delivery(request, webhook_id):
     if event.is_rejected:
         status = 400 if channel.is_active else 403
         return JsonResponse({"error": event.error, "event_id": event.pk}, status=status)
+    acknowledgement = channel.mapping.acknowledgement
+    if acknowledgement and request.headers.get(TEST_HEADER) != "1":  # the Test button needs the event id
+        return provider_acknowledgement(acknowledgement, request)
     return JsonResponse({"status": "accepted", "event_id": event.pk}, status=202)
+
+
+def provider_acknowledgement(acknowledgement, request):
+    """The answer a provider expects (Binotel's {"status":"success"}; sipgate's XML that subscribes to the
+    rest of the call's events at the URL it just called)."""
+    content_type = acknowledgement.get("content_type", "application/json")
+    url = settings.PUBLIC_BASE_URL + request.get_full_path()
+    if "xml" in content_type or "html" in content_type:
+        url = escape(url)
+    body = acknowledgement["body"].replace("{webhook_url}", url)
+    return HttpResponse(body, status=acknowledgement.get("status", 200), content_type=content_type)
+
+
+def url_check(request, webhook_id):
+    """Some providers check a URL before they send to it (Zadarma: GET ?zd_echo=X must answer X). Only a
+    channel whose config names the parameter answers; nothing is stored."""
+    channel = guard.channels.get(webhook_id, load_channel)
+    parameter = channel and channel.mapping.authentication.get("echo_parameter")
+    value = request.GET.get(parameter, "") if parameter else ""
+    if not value:
+        response = error(405, "send events with POST")
+        response["Allow"] = "POST"
+        return response
+    return HttpResponse(value[:MAX_ECHO_LENGTH], content_type="text/plain; charset=utf-8")
 
 
 def load_channel(webhook_id):

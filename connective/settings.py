@@ -29,6 +29,9 @@ TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID = env.int(
 
 # Webhook ingestion
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For names the real sender, for per-address
+# throttles and channels' allowed_networks. Empty: the connecting address is the sender.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 # Seconds a web process keeps a channel (token, Active) before reading it again.
 CHANNEL_CACHE_SECONDS = env.int("CHANNEL_CACHE_SECONDS", default=5)
 # Failed authentications (wrong token, unknown webhook) per address and minute before answering 429.

@@ -8,10 +8,10 @@ from pathlib import Path
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 
 
-def spoken(text, folder, name, rate=8000, kind="wav"):
+def spoken(text, folder, name, rate=8000, kind="wav", words_per_minute=150):
     """espeak-ng speaking `text`, as a WAV or MP3 file at `rate` Hz."""
     raw = folder / f"{name}-raw.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(words_per_minute), "-w", str(raw), text], check=True)
     target = folder / f"{name}.{kind}"
     subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", str(target)], check=True)
     return target

@@ -73,7 +73,7 @@ def test_a_signed_channel_without_its_secret_refuses_everything_and_says_so(clie
 
     response = deliver(client, channel, signed("anything"))
 
-    assert response.status_code == 401 and "its signature secret is not set" in response.json()["error"]
+    assert response.status_code == 401 and "needs its signature secret, which is not set" in response.json()["error"]
     page = admin_client.get(f"/admin/channels_app/telephonychannel/{channel.pk}/change/").content.decode()
     assert "Every delivery is refused" in page
 
