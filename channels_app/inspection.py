@@ -21,8 +21,10 @@ def synthetic_event(channel, operator_email=""):
     mapping = channel.mapping
     config = channel.advanced_config
     direction = "in"
+    call_id = f"connective-test-{uuid.uuid4().hex[:12]}"
     values = {
-        "call_id": f"connective-test-{uuid.uuid4().hex[:12]}",
+        "call_id": call_id,
+        "parent_call_id": call_id,
         "caller_number": example_number(channel.default_country_code),
         "callee_number": example_number(channel.default_country_code, phonenumbers.PhoneNumberType.FIXED_LINE),
         "operator_id": operator_email,
@@ -32,7 +34,7 @@ def synthetic_event(channel, operator_email=""):
         "sequence": 1,
         "transcript_text": "This is a test call sent by the Test button of Connective.",
         "status": provider_value(config.get("status_mapping", {}), ["answered", "ended", *TERMINAL_STATUSES], "answered"),
-        "direction": provider_value(config.get("direction_mapping", {}), [direction], direction),
+        "direction": provider_value(config.get("direction_mapping", {}), [direction], direction, call_id),
     }
     payload = {}
     for name, source in mapping.field_mapping.items():
@@ -42,18 +44,27 @@ def synthetic_event(channel, operator_email=""):
         value = values.get(name, "test")
         if name == "direction" and value in ("true", "false"):
             value = value == "true"
-        if path and value != "":
+        taken = path and resolve_path(payload, path) is not MISSING
+        if path and value != "" and not (taken and name not in CALL_FIELDS):  # extras never overwrite call fields
             put_path(payload, path, value)
+    for rule in config.get("ignore", []):
+        if "not_values" in rule and resolve_path(payload, rule["path"]) is MISSING:
+            put_path(payload, rule["path"], concrete(rule["not_values"][0], "test"))  # a call event, not ignored
     return payload
 
 
-def provider_value(mapping, wanted, default):
-    """The provider's value that the mapping turns into the first of `wanted` it knows."""
+def provider_value(mapping, wanted, default, filler="test"):
+    """The provider's value that the mapping turns into the first of `wanted` it knows (a glob key such as
+    `in_*` made concrete with `filler`)."""
     for canonical in wanted:
         for provider, mapped in mapping.items():
             if mapped == canonical:
-                return provider
+                return concrete(provider, filler)
     return default
+
+
+def concrete(pattern, filler):
+    return re.sub(r"\*|\?|\[[^\]]*\]", lambda _: filler, pattern)
 
 
 def first_path(source, direction):

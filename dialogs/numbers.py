@@ -28,8 +28,20 @@ def to_e164(number, default_country_code):
         return None
     if candidate.startswith("00"):
         candidate = "+" + candidate[2:]
+    if candidate.startswith("+"):
+        return valid_e164(candidate, None)
+    # Without a +: sipgate, Vonage and Zadarma write international numbers so (492111234567). One that
+    # begins with the channel's own country code is read that way first, since a national number begins
+    # with its trunk prefix instead; then as a national number; then as any international one.
+    country_digits = (default_country_code or "").strip().lstrip("+")
+    if country_digits and candidate.startswith(country_digits) and (e164 := valid_e164("+" + candidate, None)):
+        return e164
+    return valid_e164(candidate, region_for(default_country_code)) or valid_e164("+" + candidate, None)
+
+
+def valid_e164(candidate, region):
     try:
-        parsed = phonenumbers.parse(candidate, None if candidate.startswith("+") else region_for(default_country_code))
+        parsed = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(parsed):

@@ -3,6 +3,7 @@
 
 import pytest
 
+from channels_app import presets
 from channels_app.models import RawEvent, TelephonyChannel
 from dialogs.models import Dialog
 
@@ -127,7 +128,7 @@ def test_test_dialogs_can_be_filtered_and_deleted_in_bulk(admin_client, generic)
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("preset", ["generic", "setera", "phonon", "wildix", "twilio"])
+@pytest.mark.parametrize("preset", sorted(presets.all_presets()))
 def test_the_test_button_makes_a_test_dialog_through_the_real_endpoint(live_server, admin_client, make_channel, worker_process, settings, preset):
     settings.PUBLIC_BASE_URL = live_server.url
     channel = make_channel(preset)
