@@ -1,6 +1,23 @@
+import contextvars
+from contextlib import contextmanager
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
+
+
+# Within one batch of the event worker, each operator's email is looked up once: calls of a busy line
+# name the same few operators again and again.
+_remembered = contextvars.ContextVar("operators_by_email", default=None)
+
+
+@contextmanager
+def operator_lookups_remembered():
+    token = _remembered.set({})
+    try:
+        yield
+    finally:
+        _remembered.reset(token)
 
 
 class ConnectiveUserManager(UserManager):
@@ -9,7 +26,13 @@ class ConnectiveUserManager(UserManager):
         email = (email or "").strip()
         if not email:
             return None
-        return self.filter(email__iexact=email, is_active=True).first()
+        remembered = _remembered.get()
+        if remembered is not None and email.lower() in remembered:
+            return remembered[email.lower()]
+        user = self.filter(email__iexact=email, is_active=True).first()
+        if remembered is not None:
+            remembered[email.lower()] = user
+        return user
 
 
 class User(AbstractUser):

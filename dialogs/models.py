@@ -4,8 +4,10 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
+
+from connective.sql import insert_unless_exists
 
 from .calls import CallEventView, fold
 from .numbers import to_e164
@@ -132,13 +134,15 @@ class Dialog(models.Model):
         return cls.merge_events(raw_event.channel, mapped.call_id, [(raw_event, position, payload, mapped)])[0]
 
     @classmethod
-    def merge_events(cls, channel, call_id, items):
+    def merge_events(cls, channel, call_id, items, known_fingerprints=None):
         """Merge mapped provider events of one call into its dialog: the one way events become dialogs.
 
         `items` are (raw event, position in its body, payload, mapped event). Returns, for each, whether
         it was merged (False: already merged from another delivery, a provider's retry). Events of one
         call are serialised by a lock on the dialog row, so parallel workers never make two dialogs nor
         lose an update; several events of a call in one batch cost one transaction.
+        `known_fingerprints`: the fingerprints of these events that were already stored anywhere when the
+        batch began (None: not known), so that new events cost no search for a copy under another call.
         """
         with transaction.atomic():
             dialog = cls.locked_for_call(channel, call_id)
@@ -146,7 +150,10 @@ class Dialog(models.Model):
             events = {} if dialog.is_new else {event.fingerprint: event for event in dialog.events.all()}
             fingerprints = [fingerprint_of(payload) for _, _, payload, _ in items]
             elsewhere = {}  # merged under another call id before its channel's mapping was fixed
-            if unknown := set(fingerprints) - set(events):
+            unknown = set(fingerprints) - set(events)
+            if known_fingerprints is not None:
+                unknown &= known_fingerprints
+            if unknown:
                 for event in CallEvent.objects.filter(channel=channel, fingerprint__in=unknown):
                     elsewhere[event.fingerprint] = event
             merged, new_events, moved_from = [], [], set()
@@ -180,13 +187,11 @@ class Dialog(models.Model):
             return calls.get(channel=channel, call_id=call_id)
         except cls.DoesNotExist:
             pass
-        try:
-            with transaction.atomic():
-                dialog = cls.objects.create(channel=channel, call_id=call_id)
-                dialog.is_new, dialog.noted_keys = True, set()  # no events, no feed yet
-                return dialog
-        except IntegrityError:  # another worker created it a moment ago
-            return calls.get(channel=channel, call_id=call_id)
+        dialog = cls(channel=channel, call_id=call_id)
+        if insert_unless_exists(dialog, conflict_fields=["channel_id", "call_id"]):
+            dialog.is_new, dialog.noted_keys = True, set()  # no events, no feed yet; our insert locks the row
+            return dialog
+        return calls.get(channel=channel, call_id=call_id)  # another worker created it a moment ago
 
     def rebuild(self, events=None):
         """Recompute the dialog from all its events, so arrival order and replays never matter.

@@ -10,6 +10,8 @@ import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -378,11 +380,45 @@ def test_vonage_signed_webhooks(client, channel_with):
     assert refused(deliver(client, channel, **vonage_header(secret)), "does not match")
 
 
+# -- RSA (sipgate.io) ------------------------------------------------------------------------------------
+
+def rsa_pair():
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return private, private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def rsa_signed(private, body=BODY):
+    return {"X-Sipgate-Signature": base64.b64encode(private.sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()}
+
+
+def test_rsa_signatures_with_the_configured_key_and_a_pasted_one(client, channel_with):
+    published, published_public = rsa_pair()
+    pasted, pasted_public = rsa_pair()
+    stranger, _ = rsa_pair()
+    channel = channel_with(secret=None, scheme="rsa_sha256", header="X-Sipgate-Signature", public_keys=[published_public])
+
+    assert accepted(deliver(client, channel, **rsa_signed(published)))
+    assert refused(deliver(client, channel, TAMPERED, **rsa_signed(published)), "does not match")
+    assert refused(deliver(client, channel, **rsa_signed(stranger)), "does not match")
+    assert refused(deliver(client, channel), "missing signature header X-Sipgate-Signature")
+    assert refused(deliver(client, channel, **{"X-Sipgate-Signature": "not base64!"}), "is not base64")
+    rotate(channel, pasted_public)  # the provider's new key, before the preset knows it
+    assert accepted(deliver(client, channel, **rsa_signed(pasted)))
+    assert accepted(deliver(client, channel, **rsa_signed(published)))
+
+
+def test_an_rsa_key_that_is_not_pem_is_a_misconfiguration(client, channel_with):
+    channel = channel_with(secret="ssh-rsa AAAA not a pem key", scheme="rsa_sha256", header="X-Sipgate-Signature")
+    private, _ = rsa_pair()
+    assert refused(deliver(client, channel, **rsa_signed(private)), "an RSA public key is PEM text")
+
+
 # -- Failing closed, and the Test button ----------------------------------------------------------------
 
-@pytest.mark.parametrize("scheme", ["basic", "body_token", "hmac", "standard_webhooks", "twilio", "telnyx", "vonage"])
+@pytest.mark.parametrize("scheme", ["basic", "body_token", "hmac", "standard_webhooks", "twilio", "telnyx", "vonage",
+                                    "rsa_sha256"])
 def test_every_secret_scheme_without_its_secret_refuses_everything(client, channel_with, scheme):
-    channel = channel_with(secret=None, scheme=scheme, **({"header": "X-Signature"} if scheme == "hmac" else {}))
+    channel = channel_with(secret=None, scheme=scheme, **({"header": "X-Signature"} if scheme in ("hmac", "rsa_sha256") else {}))
     response = deliver(client, channel, query=f"?token={channel.token}")
     assert refused(response, "needs its signature secret, which is not set")
     assert not RawEvent.objects.exists()

@@ -38,6 +38,7 @@ def the_dialog(**lookup):
 
 
 def test_every_preset_has_a_test_here():
+    """Setera, Phonon and the generic example are tested field by field in test_one_dialog_per_call.py."""
     assert set(presets.all_presets()) == {"generic", "setera", "phonon", "wildix", "twilio", "aircall", "telnyx",
                                           "vonage", "zadarma", "binotel", "sipgate"}
 

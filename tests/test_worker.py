@@ -50,10 +50,10 @@ def test_a_transient_failure_is_retried_later_and_recorded(client, setera, monke
 
     real_merge = Dialog.merge_events.__func__
 
-    def flaky_merge(cls, *args):
+    def flaky_merge(cls, *args, **kwargs):
         for failure in failures:
             raise failure
-        return real_merge(cls, *args)
+        return real_merge(cls, *args, **kwargs)
 
     monkeypatch.setattr(Dialog, "merge_events", classmethod(flaky_merge))
     process_all()
