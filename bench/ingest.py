@@ -63,6 +63,7 @@ def main():
         workers = [start(["nice", "-n", str(options.worker_nice), PYTHON, "manage.py", "process_events", "--poll", "0.05"], env)
                    for _ in range(options.event_workers)]
         try:
+            wait_for_drain(timeout=600)  # the workers-stopped run left its events queued: start from empty
             started = time.time()
             sustained = wrk(options, {"MODE": "mix", "RUN": "sustained", **paths,
                                       "DELAY_MS": str(pacing_delay_ms(options, options.sustained_rate))})

@@ -60,7 +60,7 @@ def refusal(channel, request, body):
         return None
     if problem := misconfiguration(channel):
         return f"the channel is misconfigured: {problem}"
-    if reason := source_refusal(config, client_address(request)):
+    if config.get("allowed_networks") and (reason := source_refusal(config, client_address(request))):
         return reason
     return SCHEMES[scheme_name(config)].refusal(Delivery(channel, config, request, body))
 
@@ -102,7 +102,7 @@ def client_address(request):
     """The sender's address: REMOTE_ADDR, or behind one of settings.TRUSTED_PROXIES the last address in
     X-Forwarded-For that is not a trusted proxy."""
     address = request.META.get("REMOTE_ADDR") or ""
-    if not is_trusted_proxy(address):
+    if not settings.TRUSTED_PROXIES or not is_trusted_proxy(address):
         return address or None
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     for hop in reversed(forwarded):
