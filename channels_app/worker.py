@@ -10,7 +10,7 @@ import time
 from django.db import close_old_connections, connection
 
 from dialogs.models import Dialog
-from recordings.pipeline import queue_due_downloads
+from recordings.pipeline import queue_due_downloads, queue_due_transcriptions
 
 from .models import RawEvent
 
@@ -62,6 +62,7 @@ def run(stop, poll_interval=0.2, sweep_interval=60):
                 if requeued:
                     log.info("queued %s enrichments again", requeued)
                 queue_due_downloads()
+                queue_due_transcriptions()
                 next_sweep = time.monotonic() + sweep_interval
             if process_batch() == 0:
                 time.sleep(poll_interval)

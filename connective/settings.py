@@ -149,6 +149,12 @@ TRANSCRIPTION_API_URL = env("TRANSCRIPTION_API_URL", default="")
 TRANSCRIPTION_API_KEY = env("TRANSCRIPTION_API_KEY", default="")
 TRANSCRIPTION_API_MODEL = env("TRANSCRIPTION_API_MODEL", default="whisper-1")
 TRANSCRIPTION_API_TIMEOUT = env.float("TRANSCRIPTION_API_TIMEOUT", default=300)
+# A transcription task holds its call this long (longer than the longest transcription); a task that died
+# is retried after it. A briefly failing server is retried after TRANSCRIPTION_RETRY_SECONDS, up to
+# TRANSCRIPTION_MAX_ATTEMPTS attempts in all.
+TRANSCRIPTION_LEASE_SECONDS = env.int("TRANSCRIPTION_LEASE_SECONDS", default=3600)
+TRANSCRIPTION_RETRY_SECONDS = env.int("TRANSCRIPTION_RETRY_SECONDS", default=120)
+TRANSCRIPTION_MAX_ATTEMPTS = env.int("TRANSCRIPTION_MAX_ATTEMPTS", default=3)
 
 # How often the call history asks for new calls.
 PANEL_POLL_SECONDS = env.float("PANEL_POLL_SECONDS", default=5.0)
@@ -195,8 +201,10 @@ REDIS_URL = env("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "connective",
     "workers": env.int("Q_WORKERS", default=2),
-    "timeout": 300,  # an enrichment takes at most 4 tries of 30 s plus backoff
-    "retry": 360,
+    # An enrichment takes at most 4 tries of 30 s plus backoff; a transcription of a long call may take far
+    # longer, and its own lease (TRANSCRIPTION_LEASE_SECONDS) keeps a redelivered task from doubling it.
+    "timeout": env.int("Q_TIMEOUT", default=3000),
+    "retry": env.int("Q_TIMEOUT", default=3000) + 60,
     "max_attempts": 5,
     "queue_limit": 50,
     "catch_up": False,

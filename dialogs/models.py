@@ -78,6 +78,9 @@ class Dialog(models.Model):
     ready_at = models.DateTimeField(
         null=True, blank=True, help_text="When the dialog appeared in the operator panel: complete, and enriched."
     )
+    transcription_claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A transcription task works on this call until then; after it, the sweep may retry.")
+    transcription_attempts = models.PositiveSmallIntegerField(default=0)
     awaiting_transcription = models.BooleanField(
         default=False, help_text="Auto transcription should run once the recording is available."
     )

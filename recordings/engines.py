@@ -84,7 +84,9 @@ class OpenAICompatibleEngine:
                       **({"language": settings.TRANSCRIPTION_LANGUAGE} if settings.TRANSCRIPTION_LANGUAGE else {})},
             )
         if answer.status != 200:
-            raise outbound.OutboundError(f"the transcription server answered HTTP {answer.status}: {answer.text[:200]}")
+            busy = answer.status >= 500 or answer.status == 429  # worth trying again later
+            raise outbound.OutboundError(f"the transcription server answered HTTP {answer.status}: {answer.text[:200]}",
+                                         permanent=not busy)
         body = answer.json()
         turns = [{"speaker": "", "start": s.get("start"), "end": s.get("end"), "text": s.get("text", "").strip()}
                  for s in body.get("segments") or [] if isinstance(s, dict)]

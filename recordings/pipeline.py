@@ -76,6 +76,26 @@ def queue_due_downloads():
     return len(ids)
 
 
+def queue_due_transcriptions():
+    """Transcriptions whose task was lost (never ran, or its worker died) or whose retry is due: queue
+    them again; the task's claim keeps a transcription from running twice."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from dialogs.models import Dialog
+
+    now = timezone.now()
+    lost = Q(transcription_claimed_until__isnull=True, ready_at__lte=now - timedelta(minutes=10))
+    due = (Dialog.objects.filter(awaiting_transcription=True, recording__state__in=[Recording.State.READY, Recording.State.LINKED])
+           .filter(lost | Q(transcription_claimed_until__lte=now)))
+    ids = list(due.values_list("pk", flat=True)[:200])
+    for pk in ids:
+        queue("recordings.tasks.transcribe_dialog", pk)
+    return len(ids)
+
+
 def lost_task_deadline():
     """When a queued download that never ran (a lost task) is queued again."""
     from datetime import timedelta

@@ -2,9 +2,11 @@
 
 import contextlib
 import tempfile
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
+from django.db.models import F, Q
 from django.utils import timezone
 
 from connective import outbound
@@ -73,25 +75,55 @@ def store(recording, response):
 def transcribe_dialog(dialog_id):
     from dialogs.models import Dialog
 
-    dialog = Dialog.objects.select_related("channel").filter(pk=dialog_id, awaiting_transcription=True).first()
+    dialog = claim_transcription(dialog_id)
     if dialog is None:
-        return "not awaited"
+        return "not awaited, or another task has it"
     recording = Recording.objects.select_related("dialog__channel").filter(dialog=dialog).first()
     if recording is None or not recording.is_available:
+        Dialog.objects.filter(pk=dialog.pk).update(transcription_claimed_until=None)
         return "no recording yet"
     engine = current_engine()
     try:
         with audio_file(recording) as path:
             result = engine.transcribe(path)
     except Exception as exc:  # the engine, the file, the network: the call stays, the failure is said
-        dialog.note("transcription-failed", f"transcription failed: {exc}")
-        Dialog.objects.filter(pk=dialog.pk).update(awaiting_transcription=False)
-        return "failed"
+        return transcription_failed(dialog, exc)
     Transcript.objects.update_or_create(dialog=dialog, defaults={
         "source": Transcript.Source.AUTO, "text": result.text, "segments": result.segments, "engine": engine.name,
         "language": result.language, "seconds": round(result.seconds, 2)})
-    Dialog.objects.filter(pk=dialog.pk).update(transcript=result.text, awaiting_transcription=False)
+    Dialog.objects.filter(pk=dialog.pk).update(transcript=result.text, awaiting_transcription=False,
+                                               transcription_claimed_until=None)
     return "transcribed"
+
+
+def claim_transcription(dialog_id):
+    """The dialog, leased to this task, when it awaits a transcription that no other task holds now:
+    a task delivered twice transcribes once."""
+    from dialogs.models import Dialog
+
+    now = timezone.now()
+    claimed = (Dialog.objects.filter(pk=dialog_id, awaiting_transcription=True)
+               .filter(Q(transcription_claimed_until__isnull=True) | Q(transcription_claimed_until__lte=now))
+               .update(transcription_claimed_until=now + timedelta(seconds=settings.TRANSCRIPTION_LEASE_SECONDS),
+                       transcription_attempts=F("transcription_attempts") + 1))
+    return Dialog.objects.select_related("channel").get(pk=dialog_id) if claimed else None
+
+
+def transcription_failed(dialog, exc):
+    """A briefly failing server or recording host is tried again later; anything else, or too many
+    attempts, ends the wait with a service message."""
+    from dialogs.models import Dialog
+
+    transient = isinstance(exc, outbound.OutboundError) and not exc.permanent
+    if transient and dialog.transcription_attempts < settings.TRANSCRIPTION_MAX_ATTEMPTS:
+        retry_at = timezone.now() + timedelta(seconds=settings.TRANSCRIPTION_RETRY_SECONDS)
+        Dialog.objects.filter(pk=dialog.pk).update(transcription_claimed_until=retry_at)
+        dialog.note(f"transcription-retry:{dialog.transcription_attempts}",
+                    f"transcription attempt {dialog.transcription_attempts} failed ({exc}); trying again later")
+        return "will retry"
+    dialog.note("transcription-failed", f"transcription failed: {exc}")
+    Dialog.objects.filter(pk=dialog.pk).update(awaiting_transcription=False, transcription_claimed_until=None)
+    return "failed"
 
 
 @contextlib.contextmanager

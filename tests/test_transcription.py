@@ -1,13 +1,17 @@
 """Transcripts: from the provider (also after the call), or made here by an engine on real audio."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from actions.models import Action
 from dialogs.models import Dialog
 from recordings.engines import LocalWhisperEngine
 from recordings.models import Transcript
+from recordings.pipeline import queue_due_transcriptions
+from recordings.tasks import transcribe_dialog
 
 from .audio_helpers import spoken, telephone_clips, word_error_rate
 from .conftest import fixture, post_event, process_all, run_queued_tasks
@@ -81,12 +85,53 @@ def test_the_http_engine_calls_an_openai_compatible_server(client, transcribing,
 def test_a_failing_engine_is_a_service_message(client, transcribing, http_server, tmp_path, settings):
     settings.TRANSCRIPTION_ENGINE = "openai"
     settings.TRANSCRIPTION_API_URL = http_server.url("/broken")
-    http_server.route("POST", "/broken/v1/audio/transcriptions", status=500, body="overloaded")
+    http_server.route("POST", "/broken/v1/audio/transcriptions", status=400, body="unsupported file")
 
     dialog, _ = call_with_speech(client, transcribing, http_server, tmp_path, "Anyone there?")
 
-    assert dialog.messages.filter(text__startswith="transcription failed: the transcription server answered HTTP 500").exists()
+    assert dialog.messages.filter(text__startswith="transcription failed: the transcription server answered HTTP 400").exists()
     assert not Transcript.objects.exists() and not dialog.awaiting_transcription
+
+
+def test_a_briefly_failing_server_is_tried_again_by_the_sweep(client, transcribing, http_server, tmp_path, settings):
+    settings.TRANSCRIPTION_ENGINE = "openai"
+    settings.TRANSCRIPTION_API_URL = http_server.url("")
+    http_server.route("POST", "/v1/audio/transcriptions", status=[503, 200], json={"text": "Hello there.", "language": "en"})
+
+    dialog, _ = call_with_speech(client, transcribing, http_server, tmp_path, "Hello there.")
+
+    assert dialog.awaiting_transcription and not Transcript.objects.exists()
+    assert dialog.messages.filter(text__startswith="transcription attempt 1 failed").exists()
+    assert queue_due_transcriptions() == 0, "not before its retry time"
+    Dialog.objects.filter(pk=dialog.pk).update(transcription_claimed_until=timezone.now())
+    assert queue_due_transcriptions() == 1
+    run_queued_tasks()
+
+    dialog.refresh_from_db()
+    assert dialog.transcript == "Hello there." and not dialog.awaiting_transcription
+    assert dialog.transcription_attempts == 2
+
+
+def test_a_transcription_task_delivered_twice_transcribes_once(client, transcribing, http_server, tmp_path, settings):
+    settings.TRANSCRIPTION_ENGINE = "openai"
+    settings.TRANSCRIPTION_API_URL = http_server.url("")
+    http_server.route("POST", "/v1/audio/transcriptions", json={"text": "Once.", "language": "en"})
+    audio = spoken("Once.", tmp_path, "speech", 16000).read_bytes()
+    http_server.route("GET", "/call.wav", body=audio, headers={"Content-Type": "audio/wav"})
+    post_event(client, transcribing, {**fixture("generic_call.json"), "recording_url": http_server.url("/call.wav")})
+    process_all()
+    run_queued_tasks()  # downloads the recording and transcribes once
+    dialog = Dialog.objects.get()
+    assert dialog.transcript == "Once."
+
+    Dialog.objects.filter(pk=dialog.pk).update(awaiting_transcription=True,
+                                               transcription_claimed_until=timezone.now() + timedelta(minutes=5))
+    assert transcribe_dialog(dialog.pk) == "not awaited, or another task has it", "another task holds the lease"
+    transcriptions = [request for request in http_server.requests if request.path == "/v1/audio/transcriptions"]
+    assert len(transcriptions) == 1
+
+    Dialog.objects.filter(pk=dialog.pk).update(transcription_claimed_until=timezone.now() - timedelta(seconds=1))
+    assert transcribe_dialog(dialog.pk) == "transcribed", "a lease whose task died runs out"
 
 
 def test_skip_never_transcribes(client, transcribing, http_server, tmp_path, settings):
