@@ -151,7 +151,13 @@ class TelephonyChannel(models.Model):
         """The signature secrets in force: the current one and, during a rotation, the previous one."""
         from connective.encryption import decrypt
 
-        return json.loads(decrypt(self.signature_secrets_encrypted) or "[]")
+        # Decrypted once per stored value: the webhook asks several times per delivery, and the channel
+        # object lives in the web process's cache across deliveries.
+        encrypted = self.signature_secrets_encrypted
+        remembered = self.__dict__.get("_decrypted_secrets")
+        if remembered is None or remembered[0] != encrypted:
+            remembered = self._decrypted_secrets = (encrypted, json.loads(decrypt(encrypted) or "[]"))
+        return list(remembered[1])
 
     def set_signature_secret(self, secret, keep_previous=True):
         """A new signature secret; the one it replaces stays valid until `forget_previous_secret()`."""
