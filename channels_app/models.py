@@ -329,8 +329,6 @@ class RawEvent(models.Model):
 
     @classmethod
     def _process_batch(cls, raw_events):
-        from dialogs.models import CallEvent, Dialog, fingerprint_of
-
         calls, errors, merged, troubled = defaultdict(list), defaultdict(list), defaultdict(int), {}
         ignored = defaultdict(int)
         channels = {}
@@ -351,19 +349,9 @@ class RawEvent(models.Model):
                 except MappingError as exc:
                     errors[raw_event.pk].append(str(exc) if position == 0 else f"event {position}: {exc}")
                     continue
-                calls[(raw_event.channel_id, mapped.call_id)].append((raw_event, position, payload, mapped))
-        fingerprints = [fingerprint_of(payload) for items in calls.values() for _, _, payload, _ in items]
-        known = set(CallEvent.objects.filter(channel_id__in=channels, fingerprint__in=fingerprints)
-                    .values_list("fingerprint", flat=True)) if fingerprints else set()
-        for (_, call_id), items in calls.items():
-            try:
-                outcomes = Dialog.merge_events(items[0][0].channel, call_id, items, known_fingerprints=known)
-            except Exception as exc:  # a worker survives anything one call does, and records it
-                log.exception("merging events of a call failed")
-                for raw_event, *_ in items:
-                    troubled[raw_event.pk] = f"{type(exc).__name__}: {exc}"
-                continue
-            for (raw_event, *_), was_merged in zip(items, outcomes):
+                calls[(raw_event.channel, mapped.call_id)].append((raw_event, position, payload, mapped))
+        for key, outcomes in cls.merge_calls(calls, troubled).items():
+            for (raw_event, *_), was_merged in zip(calls[key], outcomes):
                 merged[raw_event.pk] += was_merged
         finished = defaultdict(list)
         for raw_event in raw_events:
@@ -381,6 +369,28 @@ class RawEvent(models.Model):
                 state=state, error="", available_at=None, processed_at=now)
             for raw_event in done:
                 raw_event.state, raw_event.error, raw_event.available_at, raw_event.processed_at = state, "", None, now
+
+    @staticmethod
+    def merge_calls(calls, troubled):
+        """Merge the batch's calls in one transaction; when that fails, call by call, so a call that fails
+        (recorded in `troubled` by raw event) holds back only its own deliveries. {call: merged flags}"""
+        from dialogs.models import CallEvent, Dialog
+
+        if not calls:
+            return {}
+        try:
+            return Dialog.merge_calls(calls, CallEvent.stored_copies(calls.items()))
+        except Exception:  # a worker survives anything a call does, and finds which call it was
+            log.warning("merging a batch of %s calls failed; merging them one by one", len(calls), exc_info=True)
+        outcomes = {}
+        for key, items in calls.items():
+            try:
+                outcomes.update(Dialog.merge_calls({key: items}))
+            except Exception as exc:
+                log.exception("merging events of a call failed")
+                for raw_event, *_ in items:
+                    troubled[raw_event.pk] = f"{type(exc).__name__}: {exc}"
+        return outcomes
 
     def finish(self, state, error=""):
         self.state, self.error, self.available_at, self.processed_at = state, error, None, timezone.now()

@@ -1,13 +1,14 @@
 import hashlib
 import json
 from datetime import timedelta
-from functools import partial
+from functools import partial, reduce
+from operator import or_
 
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from connective.sql import insert_unless_exists
+from connective.sql import insert_many_unless_exist, lock_in_order, update_many
 
 from .calls import CallEventView, fold
 from .numbers import to_e164
@@ -132,73 +133,106 @@ class Dialog(models.Model):
         return bool(self.recording_url)
 
     @classmethod
-    def merge_event(cls, raw_event, position, payload, mapped):
-        """Merge one mapped provider event into its call's dialog; False when it was a duplicate."""
-        return cls.merge_events(raw_event.channel, mapped.call_id, [(raw_event, position, payload, mapped)])[0]
+    def merge_calls(cls, calls, stored_elsewhere=None):
+        """Merge mapped provider events into their calls' dialogs in one transaction: the one way events
+        become dialogs.
 
-    @classmethod
-    def merge_events(cls, channel, call_id, items, known_fingerprints=None):
-        """Merge mapped provider events of one call into its dialog: the one way events become dialogs.
-
-        `items` are (raw event, position in its body, payload, mapped event). Returns, for each, whether
-        it was merged (False: already merged from another delivery, a provider's retry). Events of one
-        call are serialised by a lock on the dialog row, so parallel workers never make two dialogs nor
-        lose an update; several events of a call in one batch cost one transaction.
-        `known_fingerprints`: the fingerprints of these events that were already stored anywhere when the
-        batch began (None: not known), so that new events cost no search for a copy under another call.
+        `calls`: {(channel, call_id): items}, items being (raw event, position in its body, payload, mapped
+        event). Returns {(channel, call_id): [whether each item was merged]} (False: already merged from
+        another delivery, a provider's retry). The calls' dialogs are locked, so parallel workers never make
+        two dialogs nor lose an update, and a batch costs a handful of statements whatever its size.
+        `stored_elsewhere`: {(channel id, fingerprint): CallEvent} of these events already stored when the
+        batch began (None: look them up here).
         """
         with transaction.atomic():
-            dialog = cls.locked_for_call(channel, call_id)
-            dialog.channel = channel  # the same object: its parsed mapping is reused across a batch
-            events = {} if dialog.is_new else {event.fingerprint: event for event in dialog.events.all()}
-            fingerprints = [fingerprint_of(payload) for _, _, payload, _ in items]
-            elsewhere = {}  # merged under another call id before its channel's mapping was fixed
-            unknown = set(fingerprints) - set(events)
-            if known_fingerprints is not None:
-                unknown &= known_fingerprints
-            if unknown:
-                for event in CallEvent.objects.filter(channel=channel, fingerprint__in=unknown):
-                    elsewhere[event.fingerprint] = event
-            merged, new_events, moved_from = [], [], set()
-            for (raw_event, position, payload, mapped), fingerprint in zip(items, fingerprints):
-                event = events.get(fingerprint) or elsewhere.pop(fingerprint, None)
-                if event and (event.raw_event_id, event.position) != (raw_event.pk, position):
-                    merged.append(False)
-                    continue
-                if event is None:
-                    event = CallEvent(channel=channel, fingerprint=fingerprint, raw_event=raw_event, position=position)
-                    new_events.append(event)
-                elif event.dialog_id != dialog.pk:
-                    moved_from.add(event.dialog_id)
-                event.take(dialog, payload, mapped, save=event not in new_events)
-                events[fingerprint] = event
-                dialog.is_test = dialog.is_test or raw_event.is_test
-                for key, text in mapped.notes:
-                    dialog.note(key, text)
-                merged.append(True)
+            dialogs = cls.locked_for_calls(list(calls))
+            stored = cls.stored_events(dialogs.values())
+            if stored_elsewhere is None:
+                stored_elsewhere = CallEvent.stored_copies(calls.items())
+            outcomes, new_events, moved_from, changed = {}, [], set(), []
+            for key, items in calls.items():
+                dialog = dialogs[key]
+                outcomes[key] = dialog.take_items(items, stored[dialog.pk], stored_elsewhere, new_events, moved_from)
+                if any(outcomes[key]):
+                    changed.append(dialog)
             CallEvent.objects.bulk_create(new_events)
-            if any(merged):
-                dialog.rebuild(list(events.values()))
-            for pk in moved_from:
+            for dialog in changed:
+                if dialog.refold(list(stored[dialog.pk].values())):
+                    dialog.media_changed()
+                dialog.updated_at = timezone.now()
+            update_many(changed, MERGED_FIELDS)
+            for pk in moved_from:  # rare: read again, as this batch may have changed them
                 cls.objects.select_for_update().get(pk=pk).rebuild_or_delete()
+        return outcomes
+
+    def take_items(self, items, events, stored_elsewhere, new_events, moved_from):
+        """Take a call's new events (see merge_calls) into `events`, {fingerprint: CallEvent} of this dialog;
+        whether each was merged."""
+        merged = []
+        for raw_event, position, payload, mapped in items:
+            fingerprint = fingerprint_of(payload)
+            event = events.get(fingerprint) or stored_elsewhere.pop((self.channel_id, fingerprint), None)
+            if event and (event.raw_event_id, event.position) != (raw_event.pk, position):
+                merged.append(False)  # the same event from another delivery
+                continue
+            if event is None:
+                event = CallEvent(channel=self.channel, fingerprint=fingerprint, raw_event=raw_event, position=position)
+                new_events.append(event)
+                event.take(self, payload, mapped, save=False)
+            else:  # processed again (a requeue), or merged under another call id before the mapping was fixed
+                if event.dialog_id != self.pk:
+                    moved_from.add(event.dialog_id)
+                event.take(self, payload, mapped)
+            events[fingerprint] = event
+            self.is_test = self.is_test or raw_event.is_test
+            for key, text in mapped.notes:
+                self.note(key, text)
+            merged.append(True)
         return merged
 
     @classmethod
-    def locked_for_call(cls, channel, call_id):
-        calls = cls.objects.select_for_update()
-        try:
-            return calls.get(channel=channel, call_id=call_id)
-        except cls.DoesNotExist:
-            pass
-        dialog = cls(channel=channel, call_id=call_id)
-        if insert_unless_exists(dialog, conflict_fields=["channel_id", "call_id"]):
+    def locked_for_calls(cls, keys):
+        """{(channel, call_id): its dialog}, locked for this transaction; the missing ones are created."""
+        lock_in_order(f"dialog:{channel.pk}:{call_id}" for channel, call_id in keys)
+        by_channel = {}
+        for channel, call_id in keys:
+            by_channel.setdefault(channel.pk, []).append(call_id)
+        wanted = reduce(or_, (models.Q(channel_id=pk, call_id__in=ids) for pk, ids in by_channel.items()))
+        found = {(dialog.channel_id, dialog.call_id): dialog for dialog in cls.objects.select_for_update().filter(wanted)}
+        missing = [cls(channel=channel, call_id=call_id) for channel, call_id in keys
+                   if (channel.pk, call_id) not in found]
+        for dialog in insert_many_unless_exist(missing, conflict_fields=["channel", "call_id"]):
             dialog.is_new, dialog.noted_keys = True, set()  # no events, no feed yet; our insert locks the row
-            return dialog
-        return calls.get(channel=channel, call_id=call_id)  # another worker created it a moment ago
+            found[(dialog.channel_id, dialog.call_id)] = dialog
+        if len(found) < len(keys):  # created by a transaction that did not take the locks: SQLite's only writer
+            found.update({(dialog.channel_id, dialog.call_id): dialog
+                          for dialog in cls.objects.select_for_update().filter(wanted)})
+        dialogs = {}
+        for channel, call_id in keys:
+            dialog = dialogs[(channel, call_id)] = found[(channel.pk, call_id)]
+            dialog.channel = channel  # the same object: its parsed mapping is reused across a batch
+        return dialogs
+
+    @staticmethod
+    def stored_events(dialogs):
+        """{dialog pk: {fingerprint: CallEvent}} of the dialogs' stored events (none for new dialogs)."""
+        stored = {dialog.pk: {} for dialog in dialogs}
+        existing = [dialog.pk for dialog in dialogs if not dialog.is_new]
+        if existing:
+            for event in CallEvent.objects.filter(dialog_id__in=existing).defer("payload"):
+                stored[event.dialog_id][event.fingerprint] = event
+        return stored
 
     def rebuild(self, events=None):
-        """Recompute the dialog from all its events, so arrival order and replays never matter.
-        `events`: the dialog's CallEvents when the caller has them at hand already."""
+        """Recompute the dialog from all its events and save it, so arrival order and replays never matter."""
+        media_changed = self.refold(events)
+        self.save()
+        if media_changed:
+            self.media_changed()
+
+    def refold(self, events=None):
+        """Recompute the dialog's fields from all its events (`events`: its CallEvents when the caller has
+        them at hand already), unsaved; whether the recording or the transcript changed."""
         events = [event.view() for event in (self.events.all() if events is None else events)]
         media_before = (self.recording_url, self.transcript)
         state = self.take_events(events)
@@ -206,9 +240,7 @@ class Dialog(models.Model):
         if state.is_complete and not self.completed_at:
             self.completed_at = timezone.now()
             self.became_complete()
-        self.save()
-        if (self.recording_url, self.transcript) != media_before:
-            self.media_changed()
+        return (self.recording_url, self.transcript) != media_before
 
     def media_changed(self):
         """After commit: link or download the recording, keep the transcript, maybe start transcription."""
@@ -422,6 +454,11 @@ class Dialog(models.Model):
         return completed
 
 
+# What merging events may change in a dialog: all but its identity.
+MERGED_FIELDS = [field.name for field in Dialog._meta.concrete_fields
+                 if field.name not in ("id", "channel", "call_id", "created_at")]
+
+
 def digits_of(number):
     return "".join(character for character in number or "" if character.isdigit())[:69]
 
@@ -475,6 +512,19 @@ class CallEvent(models.Model):
     class Meta:
         ordering = ["received_at", "id"]
         constraints = [models.UniqueConstraint(fields=["channel", "fingerprint"], name="callevent_once_per_channel")]
+
+    @classmethod
+    def stored_copies(cls, calls):
+        """{(channel id, fingerprint): CallEvent} of the events of `calls` ((channel, call_id), items) that
+        are stored already: a provider's retries, or events merged before."""
+        channels, fingerprints = set(), set()
+        for (channel, _), items in calls:
+            channels.add(channel.pk)
+            fingerprints.update(fingerprint_of(payload) for _, _, payload, _ in items)
+        if not fingerprints:
+            return {}
+        copies = cls.objects.filter(channel_id__in=channels, fingerprint__in=fingerprints)
+        return {(event.channel_id, event.fingerprint): event for event in copies}
 
     def take(self, dialog, payload, mapped, save=True):
         self.dialog, self.payload, self.fields, self.extra = dialog, payload, mapped.fields, mapped.extra

@@ -46,16 +46,16 @@ def test_an_event_whose_worker_keeps_dying_is_failed_after_the_last_attempt(clie
 
 def test_a_transient_failure_is_retried_later_and_recorded(client, setera, monkeypatch):
     post_event(client, setera, fixture("setera_incoming.json")[0])
-    failures = iter([ConnectionError("database connection reset")])
+    failures = iter([ConnectionError("database connection reset")] * 2)  # the batch, then the call alone
 
-    real_merge = Dialog.merge_events.__func__
+    real_merge = Dialog.merge_calls.__func__
 
     def flaky_merge(cls, *args, **kwargs):
         for failure in failures:
             raise failure
         return real_merge(cls, *args, **kwargs)
 
-    monkeypatch.setattr(Dialog, "merge_events", classmethod(flaky_merge))
+    monkeypatch.setattr(Dialog, "merge_calls", classmethod(flaky_merge))
     process_all()
 
     event = RawEvent.objects.get()
