@@ -21,6 +21,17 @@ def operator_lookups_remembered():
 
 
 class ConnectiveUserManager(UserManager):
+    def remember_operators(self, emails):
+        """Look up these emails' active users at once, for the active_by_email calls that follow in the
+        batch (see operator_lookups_remembered)."""
+        remembered = _remembered.get()
+        wanted = {email.strip().lower() for email in emails if email and email.strip()} - set(remembered or ())
+        if remembered is None or not wanted:
+            return
+        remembered.update(dict.fromkeys(wanted))
+        for user in self.alias(lowered=Lower("email")).filter(lowered__in=wanted, is_active=True):
+            remembered[user.email.lower()] = user
+
     def active_by_email(self, email):
         """The active user whose email matches, ignoring case; None when there is none."""
         email = (email or "").strip()

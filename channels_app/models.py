@@ -329,6 +329,8 @@ class RawEvent(models.Model):
 
     @classmethod
     def _process_batch(cls, raw_events):
+        from accounts.models import User
+
         calls, errors, merged, troubled = defaultdict(list), defaultdict(list), defaultdict(int), {}
         ignored = defaultdict(int)
         channels = {}
@@ -350,6 +352,8 @@ class RawEvent(models.Model):
                     errors[raw_event.pk].append(str(exc) if position == 0 else f"event {position}: {exc}")
                     continue
                 calls[(raw_event.channel, mapped.call_id)].append((raw_event, position, payload, mapped))
+        User.objects.remember_operators(
+            mapped.fields.get("operator_id") for items in calls.values() for *_, mapped in items)
         for key, outcomes in cls.merge_calls(calls, troubled).items():
             for (raw_event, *_), was_merged in zip(calls[key], outcomes):
                 merged[raw_event.pk] += was_merged

@@ -156,11 +156,13 @@ class Dialog(models.Model):
                 if any(outcomes[key]):
                     changed.append(dialog)
             CallEvent.objects.bulk_create(new_events)
+            media_changed = [dialog.pk for dialog in changed if dialog.refold(list(stored[dialog.pk].values()))]
+            now = timezone.now()
             for dialog in changed:
-                if dialog.refold(list(stored[dialog.pk].values())):
-                    dialog.media_changed()
-                dialog.updated_at = timezone.now()
+                dialog.updated_at = now
             update_many(changed, MERGED_FIELDS)
+            FeedMessage.objects.bulk_create([message for dialog in dialogs.values() for message in dialog.unwritten_notes])
+            on_commit_dialogs_changed(media_changed)
             for pk in moved_from:  # rare: read again, as this batch may have changed them
                 cls.objects.select_for_update().get(pk=pk).rebuild_or_delete()
         return outcomes
@@ -211,6 +213,7 @@ class Dialog(models.Model):
         for channel, call_id in keys:
             dialog = dialogs[(channel, call_id)] = found[(channel.pk, call_id)]
             dialog.channel = channel  # the same object: its parsed mapping is reused across a batch
+            dialog.unwritten_notes = []
         return dialogs
 
     @staticmethod
@@ -244,9 +247,7 @@ class Dialog(models.Model):
 
     def media_changed(self):
         """After commit: link or download the recording, keep the transcript, maybe start transcription."""
-        from recordings.pipeline import on_commit_dialog_changed
-
-        on_commit_dialog_changed(self.pk)
+        on_commit_dialogs_changed([self.pk])
 
     @classmethod
     def preview(cls, raw_event):
@@ -423,7 +424,11 @@ class Dialog(models.Model):
         if noted is None:
             noted = self.noted_keys = set(self.messages.values_list("key", flat=True))
         if key not in noted:  # the dialog row is locked: no one else writes its feed now
-            FeedMessage.objects.create(dialog=self, key=key, text=text)
+            message = FeedMessage(dialog=self, key=key, text=text)
+            if self.__dict__.get("unwritten_notes") is None:
+                message.save()
+            else:
+                self.unwritten_notes.append(message)  # a merge writes its batch's messages at once
             noted.add(key)
 
     def feed(self):
@@ -457,6 +462,12 @@ class Dialog(models.Model):
 # What merging events may change in a dialog: all but its identity.
 MERGED_FIELDS = [field.name for field in Dialog._meta.concrete_fields
                  if field.name not in ("id", "channel", "call_id", "created_at")]
+
+
+def on_commit_dialogs_changed(dialog_ids):
+    from recordings.pipeline import on_commit_dialogs_changed
+
+    on_commit_dialogs_changed(dialog_ids)
 
 
 def digits_of(number):

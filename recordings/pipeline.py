@@ -2,24 +2,30 @@
 provider's transcript is kept with its speaker turns, and auto transcription starts when it may."""
 
 import logging
+from functools import partial
 
 from django.db import transaction
+
+from connective.sql import insert_many_unless_exist
 
 from .models import Recording, Transcript
 
 log = logging.getLogger(__name__)
 
 
-def dialog_changed(dialog_id):
+def dialogs_changed(dialog_ids):
+    """After the commit that changed these dialogs' media (read again: a later commit may have changed
+    them since): keep the provider's transcript, sync the recording, start auto transcription."""
     from dialogs.models import Dialog, transcript_segments
 
-    dialog = Dialog.objects.select_related("channel").filter(pk=dialog_id).first()
-    if dialog is None:
-        return
-    keep_provider_transcript(dialog, transcript_segments)
-    recording = sync_recording(dialog)
-    if dialog.awaiting_transcription and recording is not None and recording.is_available:
-        queue("recordings.tasks.transcribe_dialog", dialog.pk)
+    dialogs = list(Dialog.objects.select_related("channel").filter(pk__in=dialog_ids))
+    for dialog in dialogs:
+        keep_provider_transcript(dialog, transcript_segments)
+    recordings = sync_recordings(dialogs)
+    for dialog in dialogs:
+        recording = recordings.get(dialog.pk)
+        if dialog.awaiting_transcription and recording is not None and recording.is_available:
+            queue("recordings.tasks.transcribe_dialog", dialog.pk)
 
 
 def keep_provider_transcript(dialog, transcript_segments):
@@ -33,20 +39,43 @@ def keep_provider_transcript(dialog, transcript_segments):
         "engine": "", "language": "", "seconds": None})
 
 
-def sync_recording(dialog):
-    """The dialog's Recording for its current URL: linked, or queued for download when the channel says so."""
-    settings_of_channel = dialog.channel.mapping.recordings
-    if not dialog.recording_url or not settings_of_channel["enabled"]:
-        return None
-    recording = Recording.objects.filter(dialog=dialog).first()
-    if recording and recording.source_url == dialog.recording_url:
-        return recording
-    download = settings_of_channel.get("download", False)
-    recording, _ = Recording.objects.update_or_create(dialog=dialog, defaults={
-        "source_url": dialog.recording_url, "file": "", "attempts": 0, "last_error": "",
-        "next_attempt_at": lost_task_deadline() if download else None,
-        "state": Recording.State.PENDING if download else Recording.State.LINKED})
-    if download:
+def sync_recordings(dialogs):
+    """{dialog pk: its Recording for its current URL}, linked or queued for download as its channel says;
+    new recordings in one statement."""
+    with_urls = [dialog for dialog in dialogs if dialog.recording_url and dialog.channel.mapping.recordings["enabled"]]
+    if not with_urls:
+        return {}
+    existing = {recording.dialog_id: recording for recording in Recording.objects.filter(dialog__in=with_urls)}
+    current, new = {}, []
+    for dialog in with_urls:
+        recording = existing.get(dialog.pk)
+        if recording is None:
+            new.append(Recording(dialog=dialog, **recording_fields(dialog)))
+        elif recording.source_url == dialog.recording_url:
+            current[dialog.pk] = recording
+        else:
+            current[dialog.pk] = replace_recording(dialog)
+    inserted = insert_many_unless_exist(new, conflict_fields=["dialog"])
+    for recording in inserted:
+        current[recording.dialog_id] = recording
+        if recording.state == Recording.State.PENDING:
+            queue("recordings.tasks.download_recording", recording.pk)
+    for recording in (recording for recording in new if recording.pk is None):  # made by another worker just now
+        current[recording.dialog_id] = replace_recording(recording.dialog)
+    return current
+
+
+def recording_fields(dialog):
+    download = dialog.channel.mapping.recordings.get("download", False)
+    return {"source_url": dialog.recording_url, "file": "", "attempts": 0, "last_error": "",
+            "next_attempt_at": lost_task_deadline() if download else None,
+            "state": Recording.State.PENDING if download else Recording.State.LINKED}
+
+
+def replace_recording(dialog):
+    """The recording of the dialog's new URL, in place of the one it had."""
+    recording, _ = Recording.objects.update_or_create(dialog=dialog, defaults=recording_fields(dialog))
+    if recording.state == Recording.State.PENDING:
         queue("recordings.tasks.download_recording", recording.pk)
     return recording
 
@@ -60,8 +89,9 @@ def queue(function, *args):
         log.exception("could not queue %s%s", function, args)
 
 
-def on_commit_dialog_changed(dialog_id):
-    transaction.on_commit(lambda: dialog_changed(dialog_id))
+def on_commit_dialogs_changed(dialog_ids):
+    if dialog_ids:
+        transaction.on_commit(partial(dialogs_changed, list(dialog_ids)))
 
 
 def queue_due_downloads():
