@@ -1,7 +1,7 @@
 """Ingest benchmark: the production stack on this machine, driven by wrk with a realistic provider mix.
 
     bin/bench ingest [--seconds 15] [--connections 32] [--web-workers 4] [--event-workers 2]
-                     [--sustained-rate 450] [--worker-nice 0]
+                     [--sustained-rate 450] [--worker-nice 10]
 
 Starts gunicorn on 127.0.0.1 against PostgreSQL (BENCH_DATABASE_URL, default the local server's database
 connective_bench, created if missing) and drives, with the same wrk settings: a bare Django view, a view
@@ -62,7 +62,7 @@ def main():
                                    "DELAY_MS": str(pacing_delay_ms(options, alone["rate"] / 2))}, seconds=max(5, options.seconds // 2))
         # --worker-nice lowers the event workers' priority, to see the acknowledgement as it would be with
         # the workers on nodes of their own; their database work is not niced.
-        workers = [start(["nice", "-n", str(options.worker_nice), PYTHON, "manage.py", "process_events", "--poll", "0.05"], env)
+        workers = [start(["nice", "-n", str(options.worker_nice), PYTHON, "manage.py", "process_events"], env)
                    for _ in range(options.event_workers)]
         try:
             wait_for_drain(timeout=600)  # the workers-stopped run left its events queued: start from empty
@@ -93,7 +93,8 @@ def parse_arguments():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--event-workers", type=int, default=2)
-    parser.add_argument("--worker-nice", type=int, default=0)
+    parser.add_argument("--worker-nice", type=int, default=10,
+                        help="CPU priority of the event workers: on shared cores the acknowledgement comes first.")
     parser.add_argument("--sustained-rate", type=float, default=450,
                         help="Deliveries per second of the sustained run (450: about 200 calls/s of the mix).")
     return parser.parse_args()

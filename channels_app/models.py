@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import timedelta
 from functools import cache, cached_property
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -289,9 +290,15 @@ class RawEvent(models.Model):
             json.dumps(self.headers, ensure_ascii=False), self.remote_addr, self.body, self.is_test, self.state,
             self.available_at if postgresql else moment(self.available_at), self.attempts, self.error,
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(self.insert_statement(connection.vendor), values)
-            self.pk = cursor.fetchone()[0]
+        if postgresql:  # a prepared statement, bound on the server: parsed and planned once per connection
+            connection.ensure_connection()
+            with psycopg.Cursor(connection.connection) as cursor:
+                cursor.execute(self.insert_statement(connection.vendor), values, prepare=True)
+                self.pk = cursor.fetchone()[0]
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(self.insert_statement(connection.vendor), values)
+                self.pk = cursor.fetchone()[0]
         self._state.adding = False
 
     @classmethod

@@ -64,7 +64,7 @@ def run(stop, poll_interval=0.2, sweep_interval=60):
                 queue_due_downloads()
                 queue_due_transcriptions()
                 next_sweep = time.monotonic() + sweep_interval
-            if process_batch() == 0:
+            if process_batch() < BATCH_SIZE:  # the queue is short: let it fill, bigger batches cost less per event
                 time.sleep(poll_interval)
         except Exception:  # the database went away, say: keep trying, the events wait in their table
             log.exception("worker loop failed; retrying")
