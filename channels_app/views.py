@@ -35,9 +35,12 @@ def telephony_webhook(request, webhook_id):
 
 def accept_delivery(request, webhook_id):
     address = authentication.client_address(request)
-    # An address that keeps failing is refused without a query; a channel already known still works for it.
-    blocked = guard.failed_auth_blocked(address)
-    channel = guard.channels.cached(webhook_id) if blocked else guard.channels.get(webhook_id, load_channel)
+    # A channel this process knows works for every address (a provider's traffic asks no limiter); for
+    # another id, an address that keeps failing is refused without a query.
+    channel, blocked = guard.channels.cached(webhook_id), None
+    if channel is None:
+        blocked = guard.failed_auth_blocked(address)
+        channel = None if blocked else guard.channels.get(webhook_id, load_channel)
     if channel is None:
         return refuse(blocked, address, error(404, "unknown webhook"))
     declared_length = request.META.get("CONTENT_LENGTH") or "0"
@@ -97,7 +100,10 @@ def load_channel(webhook_id):
 
 
 def refuse(blocked, address, response):
-    """A failed authentication: counted against the address, or throttled once it has failed too often."""
+    """A failed authentication: counted against the address, or throttled once it has failed too often
+    (`blocked`: whether it has, None when not asked yet)."""
+    if blocked is None:
+        blocked = guard.failed_auth_blocked(address)
     if blocked:
         return throttled("too many failed attempts from this address; try again in a minute", retry_after=60)
     guard.record_failed_auth(address)

@@ -1,4 +1,5 @@
 import codecs
+import gc
 import json
 import os
 
@@ -34,4 +35,17 @@ def is_text_encoding(name):
         return True  # Django ignores charsets it does not know
 
 
-application = refuse_non_text_charsets(get_wsgi_application())
+def frozen_after_loading(app):
+    """Load every view now and move what loading made out of the garbage collector's sight: a full
+    collection otherwise scans the ~100,000 objects of a loaded Django every so often, a 25–35 ms pause
+    of whichever webhook delivery is being served (the benchmark's ack p99). After gc.freeze() it scans
+    only what requests leave behind (well under 1 ms)."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+application = frozen_after_loading(refuse_non_text_charsets(get_wsgi_application()))
