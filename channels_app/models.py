@@ -291,10 +291,9 @@ class RawEvent(models.Model):
             self.available_at if postgresql else moment(self.available_at), self.attempts, self.error,
         ]
         if postgresql:  # a prepared statement, bound on the server: parsed and planned once per connection
-            connection.ensure_connection()
-            with psycopg.Cursor(connection.connection) as cursor:
-                cursor.execute(self.insert_statement(connection.vendor), values, prepare=True)
-                self.pk = cursor.fetchone()[0]
+            cursor = insert_cursor()
+            cursor.execute(self.insert_statement(connection.vendor), values, prepare=True)
+            self.pk = cursor.fetchone()[0]
         else:
             with connection.cursor() as cursor:
                 cursor.execute(self.insert_statement(connection.vendor), values)
@@ -466,6 +465,15 @@ class RawEvent(models.Model):
             state=cls.State.PROCESSING, available_at=lease_end, attempts=models.F("attempts") + 1
         )
         return list(cls.objects.filter(id__in=ids).select_related("channel").order_by("id"))
+
+
+def insert_cursor():
+    """A psycopg cursor of this thread's connection, kept for its life: the cursor caches its adapters."""
+    connection.ensure_connection()
+    cursor = getattr(connection, "raw_event_cursor", None)
+    if cursor is None or cursor.connection is not connection.connection or cursor.closed:
+        cursor = connection.raw_event_cursor = psycopg.Cursor(connection.connection)
+    return cursor
 
 
 class SqsQueue(models.Model):
