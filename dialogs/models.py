@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from connective.sql import insert_many_unless_exist, lock_in_order, update_many
+from connective.sql import insert_many, insert_many_unless_exist, lock_in_order, update_many
 
 from .calls import CallEventView, fold
 from .numbers import to_e164
@@ -155,7 +155,7 @@ class Dialog(models.Model):
                 outcomes[key] = dialog.take_items(items, stored[dialog.pk], stored_elsewhere, new_events, moved_from)
                 if any(outcomes[key]):
                     changed.append(dialog)
-            CallEvent.objects.bulk_create(new_events)
+            insert_many(new_events)
             media_changed = [dialog.pk for dialog in changed if dialog.refold(list(stored[dialog.pk].values()))]
             now = timezone.now()
             for dialog in changed:
