@@ -145,3 +145,42 @@ def test_events_of_one_channel_are_claimed_oldest_first(client, generic):
     for number in range(4):
         post_event(client, generic, {**fixture("generic_call.json"), "call_id": f"c{number}"})
     assert [event.pk for event in RawEvent.claim(limit=2)] == list(RawEvent.objects.order_by("id").values_list("id", flat=True)[:2])
+
+
+def test_a_batch_of_many_calls_costs_a_few_statements_not_a_few_per_call(client, generic, django_assert_max_num_queries):
+    for number in range(40):
+        post_event(client, generic, {**fixture("generic_call.json"), "call_id": f"c{number}",
+                                     "manager_id": f"nobody{number % 3}@example.com"})
+
+    with django_assert_max_num_queries(30):  # call by call it was about five statements per call
+        assert worker.process_batch(limit=50) == 40
+
+    assert Dialog.objects.filter(status="answered", completed_at__isnull=False).count() == 40
+    assert set(RawEvent.objects.values_list("state", flat=True)) == {"processed"}
+    noted = Dialog.objects.get(call_id="c4").messages.values_list("key", flat=True)
+    assert list(noted) == ["operator-not-found:nobody1@example.com"]
+
+
+def test_a_call_that_fails_holds_back_only_its_own_delivery(client, generic, monkeypatch):
+    for call_id in ("good-1", "bad", "good-2"):
+        post_event(client, generic, {**fixture("generic_call.json"), "call_id": call_id})
+    real_refold = Dialog.refold
+
+    def refold(dialog, events=None):
+        if dialog.call_id == "bad":
+            raise ValueError("a bug that this call's data triggers")
+        return real_refold(dialog, events)
+
+    monkeypatch.setattr(Dialog, "refold", refold)
+    assert worker.process_batch() == 3
+
+    assert sorted(Dialog.objects.values_list("call_id", flat=True)) == ["good-1", "good-2"]
+    first, bad, last = RawEvent.objects.order_by("id")
+    assert (first.state, last.state) == ("processed", "processed")
+    assert (bad.state, bad.error) == ("received", "ValueError: a bug that this call's data triggers")
+    assert bad.available_at > timezone.now(), "tried again after a backoff"
+
+    monkeypatch.setattr(Dialog, "refold", real_refold)
+    RawEvent.objects.filter(pk=bad.pk).update(available_at=timezone.now())
+    assert process_all() == 1
+    assert Dialog.objects.get(call_id="bad").status == "answered"
