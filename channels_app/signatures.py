@@ -10,6 +10,7 @@ import hmac
 import json
 import re
 import time
+from functools import lru_cache
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
 import jwt
@@ -248,6 +249,7 @@ class TelnyxCheck(Check):
         return "the signature does not match the body"
 
 
+@lru_cache(maxsize=256)  # a public key is parsed once per process, not per delivery
 def ed25519_key(secret):
     try:
         raw = base64.b64decode(secret.strip(), validate=True)
@@ -317,6 +319,7 @@ class RsaCheck(Check):
         return "the signature does not match the body"
 
 
+@lru_cache(maxsize=256)
 def rsa_key(text):
     try:
         key = serialization.load_pem_public_key(text.strip().encode())

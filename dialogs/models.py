@@ -162,6 +162,8 @@ class Dialog(models.Model):
                 dialog.updated_at = now
             update_many(changed, MERGED_FIELDS)
             FeedMessage.objects.bulk_create([message for dialog in dialogs.values() for message in dialog.unwritten_notes])
+            for dialog in dialogs.values():
+                dialog.unwritten_notes = None  # from now on a note is written at once
             on_commit_dialogs_changed(media_changed)
             for pk in moved_from:  # rare: read again, as this batch may have changed them
                 cls.objects.select_for_update().get(pk=pk).rebuild_or_delete()
@@ -206,7 +208,7 @@ class Dialog(models.Model):
         for dialog in insert_many_unless_exist(missing, conflict_fields=["channel", "call_id"]):
             dialog.is_new, dialog.noted_keys = True, set()  # no events, no feed yet; our insert locks the row
             found[(dialog.channel_id, dialog.call_id)] = dialog
-        if len(found) < len(keys):  # created by a transaction that did not take the locks: SQLite's only writer
+        if len(found) < len(keys):  # created by another worker between our read and our insert (SQLite: no advisory locks)
             found.update({(dialog.channel_id, dialog.call_id): dialog
                           for dialog in cls.objects.select_for_update().filter(wanted)})
         dialogs = {}
