@@ -291,9 +291,10 @@ class RawEvent(models.Model):
             self.available_at if postgresql else moment(self.available_at), self.attempts, self.error,
         ]
         if postgresql:  # a prepared statement, bound on the server: parsed and planned once per connection
-            cursor = insert_cursor()
-            cursor.execute(self.insert_statement(connection.vendor), values, prepare=True)
-            self.pk = cursor.fetchone()[0]
+            with connection.wrap_database_errors:  # a lost connection is Django's DatabaseError (503), and closed
+                cursor = insert_cursor()
+                cursor.execute(self.insert_statement(connection.vendor), values, prepare=True)
+                self.pk = cursor.fetchone()[0]
         else:
             with connection.cursor() as cursor:
                 cursor.execute(self.insert_statement(connection.vendor), values)
@@ -326,8 +327,8 @@ class RawEvent(models.Model):
 
     @classmethod
     def process_batch(cls, raw_events):
-        """Merge the events of several deliveries, one transaction per call, and record each delivery's
-        outcome. A call that fails for a transient reason leaves its deliveries to be tried again."""
+        """Merge the events of several deliveries in a few transactions (see merge_calls), and record each
+        delivery's outcome. A call that fails for a transient reason leaves its deliveries to be tried again."""
         from accounts.models import operator_lookups_remembered
 
         with operator_lookups_remembered():
@@ -358,8 +359,11 @@ class RawEvent(models.Model):
                     errors[raw_event.pk].append(str(exc) if position == 0 else f"event {position}: {exc}")
                     continue
                 calls[(raw_event.channel, mapped.call_id)].append((raw_event, position, payload, mapped))
-        User.objects.remember_operators(
-            mapped.fields.get("operator_id") for items in calls.values() for *_, mapped in items)
+        try:
+            User.objects.remember_operators(
+                mapped.fields.get("operator_id") for items in calls.values() for *_, mapped in items)
+        except Exception:  # each call then looks its operator up itself
+            log.warning("looking up the batch's operators failed", exc_info=True)
         for key, outcomes in cls.merge_calls(calls, troubled).items():
             for (raw_event, *_), was_merged in zip(calls[key], outcomes):
                 merged[raw_event.pk] += was_merged
@@ -380,14 +384,36 @@ class RawEvent(models.Model):
             for raw_event in done:
                 raw_event.state, raw_event.error, raw_event.available_at, raw_event.processed_at = state, "", None, now
 
+    @classmethod
+    def merge_calls(cls, calls, troubled):
+        """Merge the batch's calls in one transaction per chunk; when a chunk fails, call by call, so a call
+        that fails (recorded in `troubled` by raw event) holds back only its own deliveries.
+        {call: merged flags}"""
+        outcomes = {}
+        for chunk in cls.chunks(calls):
+            outcomes.update(cls.merge_chunk(chunk, troubled))
+        return outcomes
+
+    # A transaction's size stays within what one statement may bind (65,535 parameters) and what the lock
+    # table holds, whatever the deliveries carry (a body may hold a thousand events).
+    MAX_CALLS_PER_TRANSACTION, MAX_EVENTS_PER_TRANSACTION = 200, 2000
+
+    @classmethod
+    def chunks(cls, calls):
+        chunk, events = {}, 0
+        for key, items in calls.items():
+            if chunk and (len(chunk) >= cls.MAX_CALLS_PER_TRANSACTION
+                          or events + len(items) > cls.MAX_EVENTS_PER_TRANSACTION):
+                yield chunk
+                chunk, events = {}, 0
+            chunk[key], events = items, events + len(items)
+        if chunk:
+            yield chunk
+
     @staticmethod
-    def merge_calls(calls, troubled):
-        """Merge the batch's calls in one transaction; when that fails, call by call, so a call that fails
-        (recorded in `troubled` by raw event) holds back only its own deliveries. {call: merged flags}"""
+    def merge_chunk(calls, troubled):
         from dialogs.models import CallEvent, Dialog
 
-        if not calls:
-            return {}
         try:
             return Dialog.merge_calls(calls, CallEvent.stored_copies(calls.items()))
         except Exception:  # a worker survives anything a call does, and finds which call it was
@@ -471,7 +497,7 @@ def insert_cursor():
     """A psycopg cursor of this thread's connection, kept for its life: the cursor caches its adapters."""
     connection.ensure_connection()
     cursor = getattr(connection, "raw_event_cursor", None)
-    if cursor is None or cursor.connection is not connection.connection or cursor.closed:
+    if cursor is None or cursor.connection is not connection.connection or cursor.closed or cursor.connection.closed:
         cursor = connection.raw_event_cursor = psycopg.Cursor(connection.connection)
     return cursor
 

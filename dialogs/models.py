@@ -144,17 +144,21 @@ class Dialog(models.Model):
         `stored_elsewhere`: {(channel id, fingerprint): CallEvent} of these events already stored when the
         batch began (None: look them up here).
         """
+        if not calls:
+            return {}
         with transaction.atomic():
             dialogs = cls.locked_for_calls(list(calls))
             stored = cls.stored_events(dialogs.values())
             if stored_elsewhere is None:
                 stored_elsewhere = CallEvent.stored_copies(calls.items())
-            outcomes, new_events, moved_from, changed = {}, [], set(), []
+            outcomes, new_events, moved, changed = {}, [], [], []
             for key, items in calls.items():
                 dialog = dialogs[key]
-                outcomes[key] = dialog.take_items(items, stored[dialog.pk], stored_elsewhere, new_events, moved_from)
+                outcomes[key] = dialog.take_items(items, stored[dialog.pk], stored_elsewhere, new_events, moved)
                 if any(outcomes[key]):
                     changed.append(dialog)
+            for old_dialog_pk, fingerprint in moved:  # a dialog of this batch that lost an event folds without it
+                stored.get(old_dialog_pk, {}).pop(fingerprint, None)
             insert_many(new_events)
             media_changed = [dialog.pk for dialog in changed if dialog.refold(list(stored[dialog.pk].values()))]
             now = timezone.now()
@@ -165,13 +169,13 @@ class Dialog(models.Model):
             for dialog in dialogs.values():
                 dialog.unwritten_notes = None  # from now on a note is written at once
             on_commit_dialogs_changed(media_changed)
-            for pk in moved_from:  # rare: read again, as this batch may have changed them
+            for pk in {old_dialog_pk for old_dialog_pk, _ in moved}:  # rare: read again, this batch changed them
                 cls.objects.select_for_update().get(pk=pk).rebuild_or_delete()
         return outcomes
 
-    def take_items(self, items, events, stored_elsewhere, new_events, moved_from):
+    def take_items(self, items, events, stored_elsewhere, new_events, moved):
         """Take a call's new events (see merge_calls) into `events`, {fingerprint: CallEvent} of this dialog;
-        whether each was merged."""
+        whether each was merged. Events taken from another dialog are added to `moved` as (its pk, fingerprint)."""
         merged = []
         for raw_event, position, payload, mapped in items:
             fingerprint = fingerprint_of(payload)
@@ -185,7 +189,7 @@ class Dialog(models.Model):
                 event.take(self, payload, mapped, save=False)
             else:  # processed again (a requeue), or merged under another call id before the mapping was fixed
                 if event.dialog_id != self.pk:
-                    moved_from.add(event.dialog_id)
+                    moved.append((event.dialog_id, fingerprint))
                 event.take(self, payload, mapped)
             events[fingerprint] = event
             self.is_test = self.is_test or raw_event.is_test

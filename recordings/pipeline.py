@@ -18,14 +18,20 @@ def dialogs_changed(dialog_ids):
     them since): keep the provider's transcript, sync the recording, start auto transcription."""
     from dialogs.models import Dialog, transcript_segments
 
-    dialogs = list(Dialog.objects.select_related("channel").filter(pk__in=dialog_ids))
+    try:
+        dialogs = list(Dialog.objects.select_related("channel").filter(pk__in=dialog_ids))
+        recordings = sync_recordings(dialogs)
+    except Exception:  # after the commit: the merge stands, the URL is kept, and the next media change syncs again
+        log.exception("syncing the recordings of dialogs %s failed", dialog_ids)
+        return
     for dialog in dialogs:
-        keep_provider_transcript(dialog, transcript_segments)
-    recordings = sync_recordings(dialogs)
-    for dialog in dialogs:
-        recording = recordings.get(dialog.pk)
-        if dialog.awaiting_transcription and recording is not None and recording.is_available:
-            queue("recordings.tasks.transcribe_dialog", dialog.pk)
+        try:
+            keep_provider_transcript(dialog, transcript_segments)
+            recording = recordings.get(dialog.pk)
+            if dialog.awaiting_transcription and recording is not None and recording.is_available:
+                queue("recordings.tasks.transcribe_dialog", dialog.pk)
+        except Exception:  # one dialog's trouble is not the others'
+            log.exception("keeping the media of dialog %s failed", dialog.pk)
 
 
 def keep_provider_transcript(dialog, transcript_segments):
@@ -61,7 +67,9 @@ def sync_recordings(dialogs):
         if recording.state == Recording.State.PENDING:
             queue("recordings.tasks.download_recording", recording.pk)
     for recording in (recording for recording in new if recording.pk is None):  # made by another worker just now
-        current[recording.dialog_id] = replace_recording(recording.dialog)
+        made = Recording.objects.get(dialog=recording.dialog)
+        same = made.source_url == recording.dialog.recording_url
+        current[recording.dialog_id] = made if same else replace_recording(recording.dialog)
     return current
 
 

@@ -11,6 +11,7 @@ import time
 
 import pytest
 import requests
+from django.db import connection
 
 from channels_app import worker
 from channels_app.models import RawEvent
@@ -133,3 +134,25 @@ def test_with_the_task_broker_down_deliveries_are_stored_and_nothing_is_missing_
 
     assert set(Dialog.objects.values_list("enrichment_state", flat=True)) == {"done"}
     assert Dialog.objects.filter(ready_at__isnull=False).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_dropped_under_a_delivery_answers_503_and_the_next_delivery_is_stored(live_server, setera):
+    """The database drops the web server's connection (a restart, a failover, a proxy's idle timeout)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("terminating a server session is PostgreSQL's")
+    url = f"{live_server.url}/webhooks/telephony/{setera.webhook_id}/?token={setera.token}"
+    first, second, third = fixture("setera_incoming.json")
+    with requests.Session() as provider:
+        assert provider.post(url, json=first, timeout=10).status_code == 202
+        with connection.cursor() as cursor:  # every session but the test's own: the server's goes too
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+        refused = provider.post(url, json=second, timeout=10)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "30"
+        assert provider.post(url, json=second, timeout=10).status_code == 202  # the provider's retry
+        assert provider.post(url, json=third, timeout=10).status_code == 202
+    process_all()
+
+    assert Dialog.objects.get().status == "answered"

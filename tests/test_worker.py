@@ -184,3 +184,16 @@ def test_a_call_that_fails_holds_back_only_its_own_delivery(client, generic, mon
     RawEvent.objects.filter(pk=bad.pk).update(available_at=timezone.now())
     assert process_all() == 1
     assert Dialog.objects.get(call_id="bad").status == "answered"
+
+
+def test_a_batch_of_many_calls_is_merged_in_chunks_and_none_is_left_out(client, generic, monkeypatch):
+    monkeypatch.setattr(RawEvent, "MAX_CALLS_PER_TRANSACTION", 3)
+    events = [{**fixture("generic_call.json"), "call_id": f"bulk-{number}"} for number in range(10)]
+    post_event(client, generic, events[:4])  # one body may carry many calls
+    for event in events[4:]:
+        post_event(client, generic, event)
+
+    assert worker.process_batch() == 7
+
+    assert sorted(Dialog.objects.values_list("call_id", flat=True)) == sorted(event["call_id"] for event in events)
+    assert set(RawEvent.objects.values_list("state", flat=True)) == {"processed"}
