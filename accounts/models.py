@@ -25,8 +25,10 @@ class ConnectiveUserManager(UserManager):
         """Look up these emails' active users at once, for the active_by_email calls that follow in the
         batch (see operator_lookups_remembered)."""
         remembered = _remembered.get()
-        wanted = {email.strip().lower() for email in emails if email and email.strip()} - set(remembered or ())
-        if remembered is None or not wanted:
+        if remembered is None:
+            return
+        wanted = {email.strip().lower() for email in emails if email and email.strip()} - set(remembered)
+        if not wanted:
             return
         remembered.update(dict.fromkeys(wanted))
         for user in self.alias(lowered=Lower("email")).filter(lowered__in=wanted, is_active=True):

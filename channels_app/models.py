@@ -327,7 +327,7 @@ class RawEvent(models.Model):
 
     @classmethod
     def process_batch(cls, raw_events):
-        """Merge the events of several deliveries in a few transactions (see merge_calls), and record each
+        """Merge the events of several deliveries in a few transactions (see merge_in_chunks), and record each
         delivery's outcome. A call that fails for a transient reason leaves its deliveries to be tried again."""
         from accounts.models import operator_lookups_remembered
 
@@ -364,7 +364,7 @@ class RawEvent(models.Model):
                 mapped.fields.get("operator_id") for items in calls.values() for *_, mapped in items)
         except Exception:  # each call then looks its operator up itself
             log.warning("looking up the batch's operators failed", exc_info=True)
-        for key, outcomes in cls.merge_calls(calls, troubled).items():
+        for key, outcomes in cls.merge_in_chunks(calls, troubled).items():
             for (raw_event, *_), was_merged in zip(calls[key], outcomes):
                 merged[raw_event.pk] += was_merged
         finished = defaultdict(list)
@@ -385,7 +385,7 @@ class RawEvent(models.Model):
                 raw_event.state, raw_event.error, raw_event.available_at, raw_event.processed_at = state, "", None, now
 
     @classmethod
-    def merge_calls(cls, calls, troubled):
+    def merge_in_chunks(cls, calls, troubled):
         """Merge the batch's calls in one transaction per chunk; when a chunk fails, call by call, so a call
         that fails (recorded in `troubled` by raw event) holds back only its own deliveries.
         {call: merged flags}"""

@@ -15,8 +15,7 @@ def insert_many(instances):
         return
     sql, values = insert_statement(instances, f"RETURNING {connection.ops.quote_name(instances[0]._meta.pk.column)}")
     for instance, (pk,) in zip(instances, execute_bound(sql, values)):  # rows come back in the VALUES' order
-        instance.pk = pk
-        instance._state.adding, instance._state.db = False, connection.alias
+        saved_as(instance, pk)
 
 
 def insert_many_unless_exist(instances, conflict_fields):
@@ -34,10 +33,15 @@ def insert_many_unless_exist(instances, conflict_fields):
         key = tuple(meta.get_field(name).get_db_prep_value(getattr(instance, meta.get_field(name).attname), connection)
                     for name in conflict_fields)
         if key in returned:
-            instance.pk = returned[key]
-            instance._state.adding, instance._state.db = False, connection.alias
+            saved_as(instance, returned[key])
             inserted.append(instance)
     return inserted
+
+
+def saved_as(instance, pk):
+    """Mark an instance inserted by hand as Django's save() would."""
+    instance.pk = pk
+    instance._state.adding, instance._state.db = False, connection.alias
 
 
 def insert_statement(instances, suffix):

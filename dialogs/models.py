@@ -168,7 +168,7 @@ class Dialog(models.Model):
             FeedMessage.objects.bulk_create([message for dialog in dialogs.values() for message in dialog.unwritten_notes])
             for dialog in dialogs.values():
                 dialog.unwritten_notes = None  # from now on a note is written at once
-            on_commit_dialogs_changed(media_changed)
+            cls.media_changed_on_commit(media_changed)
             for pk in {old_dialog_pk for old_dialog_pk, _ in moved}:  # rare: read again, this batch changed them
                 cls.objects.select_for_update().get(pk=pk).rebuild_or_delete()
         return outcomes
@@ -253,7 +253,13 @@ class Dialog(models.Model):
 
     def media_changed(self):
         """After commit: link or download the recording, keep the transcript, maybe start transcription."""
-        on_commit_dialogs_changed([self.pk])
+        self.media_changed_on_commit([self.pk])
+
+    @staticmethod
+    def media_changed_on_commit(dialog_ids):
+        from recordings.pipeline import on_commit_dialogs_changed
+
+        on_commit_dialogs_changed(dialog_ids)
 
     @classmethod
     def preview(cls, raw_event):
@@ -468,12 +474,6 @@ class Dialog(models.Model):
 # What merging events may change in a dialog: all but its identity.
 MERGED_FIELDS = [field.name for field in Dialog._meta.concrete_fields
                  if field.name not in ("id", "channel", "call_id", "created_at")]
-
-
-def on_commit_dialogs_changed(dialog_ids):
-    from recordings.pipeline import on_commit_dialogs_changed
-
-    on_commit_dialogs_changed(dialog_ids)
 
 
 def digits_of(number):
