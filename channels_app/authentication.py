@@ -107,8 +107,16 @@ def client_address(request):
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     for hop in reversed(forwarded):
         if not is_trusted_proxy(hop):
-            return hop
+            return hop if is_address(hop) else address  # a forged hop that is no address names no one
     return address
+
+
+def is_address(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def is_trusted_proxy(address):
@@ -228,7 +236,10 @@ def presented_token(request):
     """The token from ?token=, X-Webhook-Token, Authorization: Bearer, or Basic auth's password."""
     # Read the query string ourselves: request.GET decodes it with the body's declared charset, which a
     # hostile sender controls.
-    query = parse_qs(request.META.get("QUERY_STRING", ""), max_num_fields=100, errors="replace")
+    try:
+        query = parse_qs(request.META.get("QUERY_STRING", ""), max_num_fields=100, errors="replace")
+    except ValueError:  # more than 100 parameters: no provider's URL, and no token read from it
+        query = {}
     if query.get("token"):
         return query["token"][0]
     if request.headers.get("X-Webhook-Token"):

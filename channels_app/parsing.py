@@ -1,12 +1,17 @@
 """Turns a webhook body (JSON or form-urlencoded) into a list of event objects."""
 
 import json
+import math
 import re
 from urllib.parse import parse_qsl
 
 MAX_FORM_FIELDS = 1000
 MAX_EVENTS_PER_BODY = 1000
+# Deeper structures are no provider's events; they would only reach a recursion limit somewhere later.
+MAX_DEPTH = 64
 FORM_KEY_PART = re.compile(r"\[([^\[\]]*)\]")
+# What PostgreSQL cannot keep in text or jsonb, and UTF-8 cannot encode: refused here, not after the 202.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class BodyError(ValueError):
@@ -49,11 +54,19 @@ def parse_events(body, content_type, default_format):
 
 def _json_events(text):
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise BodyError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise BodyError("invalid JSON: nested too deeply") from None
+    except BodyError:
+        raise
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise BodyError(f"invalid JSON: {str(exc).split(':')[0]}") from None
+    if "\\u" in text:  # only an escape can smuggle a NUL or a lone surrogate into valid JSON
+        _refuse_unstorable(data)
+    if text.count("{") + text.count("[") > MAX_DEPTH:
+        _refuse_deep(data)
     if isinstance(data, dict):
         return [data]
     if isinstance(data, list) and len(data) > MAX_EVENTS_PER_BODY:
@@ -63,6 +76,48 @@ def _json_events(text):
     raise BodyError("JSON body must be an object or a non-empty array of objects")
 
 
+def _refuse_constant(name):
+    raise BodyError(f"invalid JSON: {name} is not a JSON number")
+
+
+def _finite_float(text):
+    number = float(text)
+    if not math.isfinite(number):
+        raise BodyError(f"invalid JSON: the number {text[:40]} is out of range")
+    return number
+
+
+def _refuse_unstorable(data):
+    for text in _strings(data):
+        if match := UNSTORABLE.search(text):
+            what = "a NUL character (\\u0000)" if match.group() == "\x00" else "a lone surrogate (an unpaired \\ud800-\\udfff escape)"
+            raise BodyError(f"the body holds {what}, which cannot be stored: remove it")
+
+
+def _strings(data):
+    """Every key and string value of parsed JSON, without recursion."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            yield from node.keys()
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _refuse_deep(data):
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BodyError(f"the body is nested more than {MAX_DEPTH} levels deep")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
 def _form_event(text):
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, max_num_fields=MAX_FORM_FIELDS)
@@ -70,7 +125,12 @@ def _form_event(text):
         raise BodyError(f"invalid form body: {exc}") from None
     event = {}
     for key, value in pairs:
-        _put(event, _key_parts(key), value)
+        if "\x00" in key or "\x00" in value:
+            raise BodyError("the body holds a NUL character (%00), which cannot be stored: remove it")
+        parts = _key_parts(key)
+        if len(parts) > MAX_DEPTH:
+            raise BodyError(f"the form key '{key[:60]}…' is nested more than {MAX_DEPTH} levels deep")
+        _put(event, parts, value)
     return _lists_from_numbered_keys(event)
 
 

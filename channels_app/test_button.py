@@ -38,7 +38,7 @@ def run_test(channel, operator_email="", wait_seconds=10.0):
         body, content_type = json.dumps(report.payload), "application/json"
     try:
         answer = requests.post(channel.webhook_url, data=body, timeout=10, headers={
-            "Content-Type": content_type, "X-Connective-Test": "1", **test_headers(channel, body.encode())})
+            "Content-Type": content_type, **test_headers(channel, body.encode())})
     except requests.RequestException as exc:
         report.step("Send the webhook", False, f"{channel.webhook_url} cannot be reached from the server ({exc}). "
                     "Check PUBLIC_BASE_URL.")

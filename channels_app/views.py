@@ -11,8 +11,6 @@ from .models import RawEvent, TelephonyChannel
 
 SECRET_HEADERS = {"authorization", "cookie", "x-webhook-token", "proxy-authorization"}
 MAX_KEPT_HEADERS = 50
-# The channel's Test button marks its synthetic deliveries; only a holder of the token can send it.
-TEST_HEADER = "X-Connective-Test"
 
 
 MAX_ECHO_LENGTH = 200
@@ -43,32 +41,52 @@ def accept_delivery(request, webhook_id):
         channel = None if blocked else guard.channels.get(webhook_id, load_channel)
     if channel is None:
         return refuse(blocked, address, error(404, "unknown webhook"))
-    declared_length = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared_length.isdigit() or int(declared_length) > settings.WEBHOOK_MAX_BODY_BYTES:
-        return too_large()
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return too_large()
+    body = read_body(request)
+    if isinstance(body, HttpResponse):
+        return body
     if reason := authentication.refusal(channel, request, body):
         return refuse(blocked, address, error(401, reason))
     if guard.channel_over_rate(channel):
         return throttled("this channel is sending faster than its configured ceiling", retry_after=1)
+    is_test = authentication.is_our_test_delivery(channel, request, body)  # signed by this server: no one else can
     event = RawEvent.receive(
         channel,
         body,
         content_type=request.META.get("CONTENT_TYPE", ""),
         headers=kept_headers(request),
         remote_addr=address,
-        is_test=request.headers.get(TEST_HEADER) == "1",
+        is_test=is_test,
     )
     if event.is_rejected:
         status = 400 if channel.is_active else 403
         return JsonResponse({"error": event.error, "event_id": event.pk}, status=status)
     acknowledgement = channel.mapping.acknowledgement
-    if acknowledgement and request.headers.get(TEST_HEADER) != "1":  # the Test button needs the event id
+    if acknowledgement and not is_test:  # the Test button needs the event id
         return provider_acknowledgement(acknowledgement, request)
     return JsonResponse({"status": "accepted", "event_id": event.pk}, status=202)
+
+
+def read_body(request):
+    """The body, or the answer when it cannot be read: over the size limit, or of unknown length."""
+    declared_length = request.META.get("CONTENT_LENGTH") or ""
+    if not declared_length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return chunked_body(request)
+    if not (declared_length or "0").isdigit() or int(declared_length or "0") > settings.WEBHOOK_MAX_BODY_BYTES:
+        return too_large()
+    try:
+        return request.body
+    except RequestDataTooBig:
+        return too_large()
+
+
+def chunked_body(request):
+    """A chunked body: read to its end where the server has decoded it (gunicorn and others say so with
+    wsgi.input_terminated); elsewhere its length is unknowable, and 411 tells the sender to give one
+    rather than losing the event as an empty body."""
+    if not request.META.get("wsgi.input_terminated"):
+        return error(411, "send the body with a Content-Length header (chunked bodies are not read here)")
+    body = request.META["wsgi.input"].read(settings.WEBHOOK_MAX_BODY_BYTES + 1)
+    return too_large() if len(body) > settings.WEBHOOK_MAX_BODY_BYTES else body
 
 
 def provider_acknowledgement(acknowledgement, request):
@@ -115,7 +133,7 @@ def kept_headers(request):
     kept = {}
     for name, value in request.headers.items():
         if name.lower() not in SECRET_HEADERS and len(kept) < MAX_KEPT_HEADERS:
-            kept[name] = value[:1000]
+            kept[name[:200].replace("\x00", "")] = value[:1000].replace("\x00", "")  # jsonb refuses NUL
     return kept
 
 

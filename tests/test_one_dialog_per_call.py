@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from channels_app import authentication
 from channels_app.models import RawEvent
 from dialogs.models import CallEvent, Dialog
 
@@ -328,7 +329,8 @@ def test_fields_the_mapping_does_not_name_are_kept_in_the_event_but_not_on_the_d
 
 
 def test_a_delivery_marked_as_a_test_makes_a_test_dialog(client, generic):
-    deliver(client, generic, fixture("generic_call.json"), X_Connective_Test="1")
+    body = json.dumps(fixture("generic_call.json"))
+    deliver(client, generic, body, **authentication.test_headers(generic, body.encode()))
 
     assert RawEvent.objects.get().is_test
     assert Dialog.objects.get().is_test
