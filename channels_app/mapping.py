@@ -3,15 +3,18 @@
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from jsonschema import Draft202012Validator
+
 from connective.validation import schema_errors
 
 from dialogs.calls import CANONICAL_STATUSES
@@ -133,30 +136,39 @@ class Mapping:
             return mapped
         if value in ("in", "out"):
             return value
-        event.notes.append((f"unmapped-direction:{value}", f"Direction '{value}' is not in direction_mapping; kept as sent."))
+        event.notes.append((f"unmapped-direction:{value}",
+                            f"Direction '{shown(value)}' is not in direction_mapping; kept as sent."))
         return str(value)
 
-    def _set_call_field(self, event, name, value, source=None, payload=None, direction=None):
+    def _set_call_field(self, event, name, value):
         if name == "status":
             event.fields["status"] = self._status(value, event)
         elif name in TIME_FIELDS:
-            moment = parse_time(value, self.timezone)
-            if moment is None:
-                event.notes.append((f"bad-time:{name}:{value}", f"{name}: '{value}' is not a time; ignored."))
-            else:
-                event.fields[name] = moment.isoformat()
+            self._set_time(event, name, value)
         elif name in NUMBER_FIELDS:
             number = parse_number(value)
             if number is None:
-                event.notes.append((f"bad-number:{name}:{value}", f"{name}: '{value}' is not a number; ignored."))
+                event.notes.append((f"bad-number:{name}:{value}", f"{name}: '{shown(value)}' is not a number; ignored."))
             else:
                 event.fields[name] = number
         elif name == "transcript_text":
             event.fields[name] = value
         elif isinstance(value, (dict, list)):
             event.notes.append((f"not-text:{name}", f"{name}: expected a single value, got {type(value).__name__}; ignored."))
+        elif name == "recording_url" and not is_web_url(str(value)):
+            event.notes.append((f"not-web-url:{name}", f"{name}: '{shown(value)}' is not an http(s) URL; ignored."))
         else:
             event.fields[name] = str(value).strip()
+
+    def _set_time(self, event, name, value):
+        moment = parse_time(value, self.timezone)
+        if moment is None:
+            event.notes.append((f"bad-time:{name}:{value}", f"{name}: '{shown(value)}' is not a time; ignored."))
+        elif not plausible_call_time(moment):
+            event.notes.append((f"implausible-time:{name}:{value}", f"{name}: '{shown(value)}' is outside the times "
+                                f"a call can have ({settings.CALL_TIME_EARLIEST:%Y-%m-%d} to a day from now); ignored."))
+        else:
+            event.fields[name] = moment.isoformat()
 
     def _status(self, value, event):
         mapped = lookup(self.status_mapping, value)
@@ -164,7 +176,7 @@ class Mapping:
             return mapped
         if value in CANONICAL_STATUSES:
             return value
-        event.notes.append((f"unmapped-status:{value}", f"Status '{value}' is not in status_mapping; kept as sent."))
+        event.notes.append((f"unmapped-status:{value}", f"Status '{shown(value)}' is not in status_mapping; kept as sent."))
         return str(value)
 
 
@@ -250,6 +262,20 @@ def resolve_path(data, path):
     return node
 
 
+def replaced_at_path(data, path, value):
+    """A copy of `data` with the value at `path` (as resolve_path reads it) replaced; `data` when absent."""
+    if isinstance(data, dict) and path in data:
+        return {**data, path: value}
+    head, dot, rest = path.partition(".")
+    if isinstance(data, dict) and head in data and dot:
+        return {**data, head: replaced_at_path(data[head], rest, value)}
+    if isinstance(data, list) and head.lstrip("-").isdigit() and head.isascii() and -len(data) <= int(head) < len(data):
+        copy = list(data)
+        copy[int(head)] = replaced_at_path(copy[int(head)], rest, value) if dot else value
+        return copy
+    return data
+
+
 def missing_path_message(name, source, payload):
     keys = ", ".join(f"'{key}'" for key in list(payload)[:20]) if isinstance(payload, dict) else "no keys"
     return f"field_mapping.{name}: {json.dumps(source)} is not in the payload; the payload has {keys}"
@@ -269,10 +295,34 @@ def parse_number(value):
             return None
     else:
         return None
-    number = float(number)
+    try:
+        number = float(number)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
     if not math.isfinite(number):
         return None
     return int(number) if number.is_integer() else number
+
+
+def plausible_call_time(moment):
+    """Between CALL_TIME_EARLIEST and a day (CALL_TIME_FUTURE_SECONDS) from now: outside it a time is a
+    provider's mistake or a hostile value, and the extremes are times the database cannot give back."""
+    latest = datetime.now(UTC) + timedelta(seconds=settings.CALL_TIME_FUTURE_SECONDS)
+    return settings.CALL_TIME_EARLIEST <= moment <= latest
+
+
+def is_web_url(text):
+    """Only http(s) URLs may become a dialog's recording: never javascript:, data: or file:."""
+    try:
+        return urlsplit(text.strip()).scheme.lower() in ("http", "https")
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        return False
+
+
+def shown(value, limit=100):
+    """A value as a feed message quotes it: short."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def parse_time(value, zone=UTC):

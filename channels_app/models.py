@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from datetime import timedelta
 from functools import cache, cached_property
+from urllib.parse import quote_plus
 
 import psycopg
 from django.conf import settings
@@ -16,11 +17,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import presets
-from .mapping import Mapping, MappingError, config_errors
+from .mapping import Mapping, MappingError, config_errors, replaced_at_path
 from .parsing import BodyError, parse_events
 
 
 log = logging.getLogger(__name__)
+
+
+SECRET_MASK = "••••••"
 
 
 def new_token():
@@ -208,9 +212,29 @@ class TelephonyChannel(models.Model):
             "last_error": last_error,
         }
 
+    def without_secrets(self, payload):
+        """The payload with the body-token secret (scheme body_token) masked: it never leaves the webhook's
+        check, not into stored events, the feed, an enrich action or a page."""
+        config = self.mapping.authentication
+        if config.get("scheme") != "body_token":
+            return payload
+        return replaced_at_path(payload, config.get("path", "token"), SECRET_MASK)
+
+    def mask_secrets_in_text(self, text):
+        if self.mapping.authentication.get("scheme") != "body_token":
+            return text
+        for secret in self.signature_secrets():
+            if secret:
+                text = text.replace(secret, SECRET_MASK)
+                text = text.replace(quote_plus(secret), SECRET_MASK)
+        return text
+
     def regenerate_token(self):
         self.token = new_token()
         self.save(update_fields=["token"])
+
+
+MAX_CONTENT_TYPE = 200
 
 
 class RawEvent(models.Model):
@@ -258,9 +282,11 @@ class RawEvent(models.Model):
         """Store a delivery: queued for processing, or rejected with the reason when it cannot be
         (`refusal`: the transport already knows why, e.g. a bad signature)."""
         event = cls(
-            channel=channel, body=body, content_type=content_type, headers=headers or {}, remote_addr=remote_addr,
-            is_test=is_test,
+            channel=channel, body=body, content_type=content_type[:MAX_CONTENT_TYPE], headers=headers or {},
+            remote_addr=remote_addr, is_test=is_test,
         )
+        if len(content_type) > MAX_CONTENT_TYPE:
+            refusal = refusal or f"the Content-Type header is longer than {MAX_CONTENT_TYPE} characters"
         if refusal:
             event.reject(refusal)
         elif not channel.is_active:
@@ -319,7 +345,14 @@ class RawEvent(models.Model):
         return self.state == self.State.REJECTED
 
     def payloads(self):
-        return parse_events(bytes(self.body), self.content_type, self.channel.data_format)
+        """The delivery's events, with the channel's body-token secret masked: what is kept and shown."""
+        payloads = parse_events(bytes(self.body), self.content_type, self.channel.data_format)
+        return [self.channel.without_secrets(payload) for payload in payloads]
+
+    def masked_body_text(self):
+        """The body as text for the event log, the channel's body-token secret masked."""
+        text = bytes(self.body).decode("utf-8", errors="replace")
+        return self.channel.mask_secrets_in_text(text)
 
     def process(self):
         """Merge every event in the body into its call's dialog. Safe to run again: nothing doubles."""
@@ -345,20 +378,10 @@ class RawEvent(models.Model):
             raw_event.channel = channels.setdefault(raw_event.channel_id, raw_event.channel)
         for raw_event in raw_events:
             try:
-                payloads = raw_event.payloads()
-            except BodyError as exc:
-                errors[raw_event.pk].append(str(exc))
-                continue
-            for position, payload in enumerate(payloads):
-                if raw_event.channel.mapping.ignores(payload):
-                    ignored[raw_event.pk] += 1
-                    continue
-                try:
-                    mapped = raw_event.channel.mapping.map(payload)
-                except MappingError as exc:
-                    errors[raw_event.pk].append(str(exc) if position == 0 else f"event {position}: {exc}")
-                    continue
-                calls[(raw_event.channel, mapped.call_id)].append((raw_event, position, payload, mapped))
+                cls.map_delivery(raw_event, calls, errors, ignored)
+            except Exception as exc:  # whatever one delivery carries, it fails alone, never its batch
+                log.warning("mapping event %s failed: %s", raw_event.pk, type(exc).__name__)
+                errors[raw_event.pk].append(f"the event could not be mapped ({type(exc).__name__}); it was not merged")
         try:
             User.objects.remember_operators(
                 mapped.fields.get("operator_id") for items in calls.values() for *_, mapped in items)
@@ -383,6 +406,27 @@ class RawEvent(models.Model):
                 state=state, error="", available_at=None, processed_at=now)
             for raw_event in done:
                 raw_event.state, raw_event.error, raw_event.available_at, raw_event.processed_at = state, "", None, now
+
+    @staticmethod
+    def map_delivery(raw_event, calls, errors, ignored):
+        """Map each event of a delivery into `calls`; what cannot be read goes to `errors`, what is not a
+        call counts in `ignored`."""
+        try:
+            payloads = raw_event.payloads()
+        except BodyError as exc:
+            errors[raw_event.pk].append(str(exc))
+            return
+        mapping = raw_event.channel.mapping
+        for position, payload in enumerate(payloads):
+            if mapping.ignores(payload):
+                ignored[raw_event.pk] += 1
+                continue
+            try:
+                mapped = mapping.map(payload)
+            except MappingError as exc:
+                errors[raw_event.pk].append(str(exc) if position == 0 else f"event {position}: {exc}")
+                continue
+            calls[(raw_event.channel, mapped.call_id)].append((raw_event, position, payload, mapped))
 
     @classmethod
     def merge_in_chunks(cls, calls, troubled):

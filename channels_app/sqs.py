@@ -47,7 +47,7 @@ def poll(queue, wait_seconds=20):
     stored = 0
     for message in answer.get("Messages", []):
         try:
-            store(queue, message)
+            store_or_reject(queue, message)
         except DatabaseError:  # ours is the trouble: leave it in the queue for SQS to deliver again
             log.warning("could not store SQS message %s; it stays in the queue", message.get("MessageId"))
             continue
@@ -57,11 +57,27 @@ def poll(queue, wait_seconds=20):
     return stored
 
 
+def store_or_reject(queue, message):
+    """Store the message; one that cannot be stored as it came (whatever it holds) is stored as rejected
+    with the reason, so it is deleted like a bad webhook and never blocks the queue."""
+    try:
+        return store(queue, message)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        log.warning("SQS message %s cannot be stored as it came: %s", message.get("MessageId"), type(exc).__name__)
+        body = str(message.get("Body", "")).encode("utf-8", "replace")
+        reason = f"the message could not be read ({type(exc).__name__}); stored as received"
+        return RawEvent.receive(queue.channel, body, headers={"X-SQS-Message-Id": str(message.get("MessageId", ""))},
+                                refusal=reason)
+
+
 def store(queue, message):
     """One message as one raw event: its body, its attributes as headers, its message id."""
-    body = message.get("Body", "").encode()
+    body = message.get("Body", "").encode("utf-8", "surrogatepass")  # a lone surrogate: refused as bad UTF-8
     attributes = {name: value.get("StringValue", "") for name, value in message.get("MessageAttributes", {}).items()}
-    headers = {**{name: value for name, value in attributes.items() if name.upper() != "X-SIGNATURE"},
+    headers = {**{name[:200]: value[:1000].replace("\x00", "") for name, value in attributes.items()
+                  if name.upper() != "X-SIGNATURE"},
                "X-SQS-Message-Id": message.get("MessageId", "")}
     refusal = ""
     if queue.require_signature and not signed(body, attributes.get("X-SIGNATURE", ""), queue.secret_access_key):

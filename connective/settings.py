@@ -1,5 +1,6 @@
 """Settings, all from the environment (django-environ); see README for the variables."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import environ
@@ -47,6 +48,11 @@ CALL_COMPLETION_TIMEOUT = env.int("CALL_COMPLETION_TIMEOUT", default=2 * 60 * 60
 # A claimed event whose worker died is offered again after this many seconds.
 EVENT_LEASE_SECONDS = env.int("EVENT_LEASE_SECONDS", default=300)
 EVENT_MAX_ATTEMPTS = env.int("EVENT_MAX_ATTEMPTS", default=5)
+# Call times outside [CALL_TIME_EARLIEST, now + CALL_TIME_FUTURE_SECONDS] are not stored (the event notes why).
+CALL_TIME_EARLIEST = datetime.fromisoformat(env("CALL_TIME_EARLIEST", default="1970-01-01T00:00:00+00:00"))
+if CALL_TIME_EARLIEST.tzinfo is None:
+    CALL_TIME_EARLIEST = CALL_TIME_EARLIEST.replace(tzinfo=UTC)
+CALL_TIME_FUTURE_SECONDS = env.int("CALL_TIME_FUTURE_SECONDS", default=24 * 60 * 60)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -218,7 +224,8 @@ else:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {"plain": {"()": "connective.logs.NumberMaskingFormatter",
+                             "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
