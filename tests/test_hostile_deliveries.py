@@ -304,3 +304,27 @@ def test_an_sqs_message_with_a_lone_surrogate_is_rejected_not_a_crash(wildix_cha
     message = {"Body": '{"id": "\ud800"}', "MessageId": "m-1", "MessageAttributes": {}}
     event = sqs.store_or_reject(wildix_channel.sqs_queue, message)
     assert event.is_rejected and event.error
+
+
+def test_events_stored_before_masking_lose_their_body_token_and_a_retry_still_matches(client, make_channel):
+    import importlib
+
+    from django.apps import apps
+
+    from dialogs.models import fingerprint_of
+
+    channel = make_channel("aircall")
+    channel.set_signature_secret("aircall-body-token-123456")
+    channel.save()
+    payload = {**fixture("aircall_call_ended.json"), "token": "aircall-body-token-123456"}
+    post_event(client, channel, payload)
+    process_all()
+    stored = CallEvent.objects.get()
+    CallEvent.objects.filter(pk=stored.pk).update(payload=payload, fingerprint=fingerprint_of(payload))  # as before
+
+    importlib.import_module("channels_app.migrations.0008_mask_stored_body_tokens").mask_stored_body_tokens(apps, None)
+    post_event(client, channel, payload)  # the provider's retry
+    process_all()
+
+    assert "aircall-body-token-123456" not in json.dumps(CallEvent.objects.get().payload)
+    assert list(RawEvent.objects.order_by("id").values_list("state", flat=True)) == ["processed", "duplicate"]
