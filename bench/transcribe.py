@@ -2,9 +2,10 @@
 rate of the local engine on real human speech as a telephone delivers it (Debian's pocketsphinx-testdata
 LibriVox clips, band-limited to 300–3400 Hz, 8 kHz µ-law), and on the same clips at 16 kHz.
 
-    .venv/bin/python bench/transcribe.py
+    .venv/bin/python bench/transcribe.py [--clips N]
 """
 
+import argparse
 import os
 import sys
 import tempfile
@@ -16,6 +17,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=None, help="only the first N clips (a smoke run)")
+    clips_wanted = parser.parse_args().clips
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connective.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only")
     import django
@@ -29,7 +33,7 @@ def main():
     print(f"model loaded in {time.monotonic() - started:.2f} s")
     engine = LocalWhisperEngine()
     with tempfile.TemporaryDirectory() as folder:
-        telephone = telephone_clips(Path(folder))
+        telephone = telephone_clips(Path(folder))[:clips_wanted]
         wideband = [(LIBRIVOX / path.name.replace("-8k-ulaw", ""), reference) for path, reference in telephone]
         engine.transcribe(str(telephone[0][0]))  # warm up
         for label, clips in (("8 kHz µ-law (telephone)", telephone), ("16 kHz PCM", wideband)):

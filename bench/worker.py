@@ -53,11 +53,12 @@ def main():
     print(f"statements per event: {statements.total() / processed:.2f}")
     for statement, count in statements.most_common(8):
         print(f"  {count / processed:5.2f}  {statement}")
-    check(options.calls)
+    correct = check(options.calls)
     if profile:
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(35)
         print(out.getvalue())
+    return 0 if correct else 1
 
 
 def parse_arguments():
@@ -158,7 +159,8 @@ def check(calls):
     complete = Dialog.objects.filter(completed_at__isnull=False).count()
     verdict = "yes" if dialogs == calls == complete and not doubled else "NO"
     print(f"calls: {calls}; dialogs: {dialogs}; complete: {complete}; every call exactly one complete dialog: {verdict}")
+    return verdict == "yes"
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
