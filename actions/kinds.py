@@ -274,6 +274,9 @@ class RulesKind:
         },
     }
 
+    def longest_run(self, parameters):
+        return 0
+
     def extra_errors(self, parameters):
         errors = []
         for index, rule in enumerate(parameters.get("rules", [])):
