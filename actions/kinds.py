@@ -3,6 +3,7 @@
 A kind has a JSON Schema for its parameters and one method, `run(parameters, secrets, state)`.
 """
 
+import base64
 import json
 import re
 import time
@@ -82,7 +83,7 @@ class HttpKind:
         errors = []
         if auth.get("type") == "basic" and not auth.get("username"):
             errors.append("auth.username: basic authentication needs a username")
-        if auth.get("type") == "header" and not auth.get("header"):
+        if auth.get("type") == "header" and not HEADER_NAME.fullmatch(auth.get("header", "")):
             errors.append("auth.header: name the header that carries the token")
         if parameters.get("body_format") == "form" and not isinstance(parameters.get("body", {}), dict):
             errors.append("body: a form body is an object of field names and templates")
@@ -145,7 +146,8 @@ class HttpKind:
         options = {"headers": headers}
         auth = parameters.get("auth", {"type": "none"})
         if auth["type"] == "basic":
-            options["auth"] = (auth["username"], secrets.get("password", ""))
+            credentials = f"{auth['username']}:{secrets.get('password', '')}".encode()  # UTF-8, as RFC 7617 allows
+            headers["Authorization"] = f"Basic {base64.b64encode(credentials).decode()}"
             shown_headers["Authorization"] = f"Basic {MASK}"
         elif auth["type"] == "bearer":
             headers["Authorization"] = f"Bearer {header_value(secrets.get('token', ''))}"
