@@ -1,8 +1,10 @@
 """Webhook enrichment: a completed call's state goes through the channel's enrich action, and the
 outputs (operator, topic, extra fields) land on the dialog before it appears in the operator panel.
 
-Runs as a django-q2 task. Delivery is at least once, so the task does nothing for a dialog that is no
-longer pending; a task the broker lost is queued again by the event worker's sweep.
+Runs as a django-q2 task. Delivery is at least once: a task first claims its dialog's lease with a
+conditional UPDATE, so a task delivered twice, or queued again after its run finished, does nothing. A
+task that dies mid-run leaves the lease to run out, and the event worker queues it again then; a task the
+broker lost is queued again by the same sweep after ENRICHMENT_REQUEUE_AFTER.
 """
 
 import logging
@@ -36,8 +38,12 @@ def enrich_dialog(dialog_id):
     action = dialog.channel.enrich_action
     if action is None:  # unset since the call completed: the call goes on from webhook data alone
         with transaction.atomic():
-            Dialog.objects.select_for_update().get(pk=dialog_id).finish_without_enrichment()
+            pending = Dialog.objects.select_for_update().filter(pk=dialog_id, enrichment_state=EnrichmentState.PENDING)
+            for dialog in pending:
+                dialog.finish_without_enrichment()
         return "no action"
+    if not Dialog.claim_enrichment(dialog_id, action.lease_seconds()):
+        return "another task holds it"
     result = action.run(dialog.call_state())
     with transaction.atomic():
         dialog = Dialog.objects.select_for_update().select_related("channel").get(pk=dialog_id)

@@ -35,7 +35,8 @@ class ActionForm(forms.ModelForm):
         label="Set secrets",
         help_text='Write-only. A JSON object such as {"token": "…"} or {"password": "…"}: each name replaces or adds '
         "that secret, null removes it. Empty keeps the secrets as they are. The http kind uses 'token' for "
-        "bearer and header authentication and 'password' for basic; templates may read {{ secrets.NAME }}.",
+        "bearer and header authentication and 'password' for basic; header templates may read {{ secrets.NAME }} "
+        "(the URL, query and body may not). Whoever may edit this action decides where its requests go.",
     )
 
     class Meta:

@@ -3,9 +3,12 @@
 A kind has a JSON Schema for its parameters and one method, `run(parameters, secrets, state)`.
 """
 
+import base64
+import json
 import re
 import time
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from django.conf import settings
 from jsonschema import Draft202012Validator
@@ -14,7 +17,10 @@ from channels_app.mapping import MISSING, resolve_path
 from connective import outbound
 from connective.validation import schema_errors
 
-from .templating import TemplateError, as_text, lookup, path_parts, placeholders, render, render_text
+from .templating import (
+    PLACEHOLDER, TemplateError, as_text, header_value, lookup, path_parts, placeholders, render, render_encoded,
+    render_text, url_component, well_formed, well_formed_json,
+)
 
 MASK = "••••••"
 
@@ -77,23 +83,39 @@ class HttpKind:
         errors = []
         if auth.get("type") == "basic" and not auth.get("username"):
             errors.append("auth.username: basic authentication needs a username")
-        if auth.get("type") == "header" and not auth.get("header"):
+        if auth.get("type") == "header" and not HEADER_NAME.fullmatch(auth.get("header", "")):
             errors.append("auth.header: name the header that carries the token")
         if parameters.get("body_format") == "form" and not isinstance(parameters.get("body", {}), dict):
             errors.append("body: a form body is an object of field names and templates")
-        return errors
+        for name, value in parameters.get("headers", {}).items():
+            if not HEADER_NAME.fullmatch(name):
+                errors.append(f"headers: '{name}' is not a header name")
+            if not PLACEHOLDER.sub("", value).isascii():
+                errors.append(f"headers.{name}: write the header's own text in ASCII (values from placeholders are encoded)")
+        try:
+            split_url(parameters["url"])
+        except TemplateError as exc:
+            errors.append(f"url: {exc}")
+        return errors + [f"{where}: {problem}" for where, problem in misplaced_secrets(parameters)]
+
+    def longest_run(self, parameters):
+        """Seconds a run may take at most: every try waits its timeout, with backoff in between."""
+        retries = parameters.get("retries", 2)
+        return parameters.get("timeout", 5) * (retries + 1) + BACKOFF * (2 ** retries - 1)
 
     def run(self, parameters, secrets, state):
-        context = {**state, "secrets": secrets}
+        misplaced = misplaced_secrets(parameters)
+        if misplaced:  # refused at save time already; an action saved around the form stops here
+            return ActionResult(error="template: " + "; ".join(f"{where}: {problem}" for where, problem in misplaced))
         try:
-            call = self._request(parameters, secrets, context)
+            call = self._request(parameters, secrets, state)
         except TemplateError as exc:
             return ActionResult(error=f"template: {exc}")
         shown = masked(call["shown"], secrets)
         try:
             answer = outbound.request(
                 call["method"], call["url"], allowed_hosts=settings.ACTIONS_ALLOWED_HOSTS,
-                timeout=parameters.get("timeout", 5), retries=parameters.get("retries", 2),
+                timeout=parameters.get("timeout", 5), retries=parameters.get("retries", 2), backoff=BACKOFF,
                 max_bytes=1024 * 1024, **call["options"],
             )
         except outbound.OutboundError as exc:
@@ -108,33 +130,110 @@ class HttpKind:
         except ValueError:
             result.error = "the answer is not valid JSON"
             return result
-        result.outputs, missing = read_outputs(data, parameters.get("outputs", {}))
+        outputs, missing = read_outputs(data, parameters.get("outputs", {}))
+        result.outputs = masked(outputs, secrets)  # an answer that echoes a secret does not put it on the dialog
         if missing:
             result.error = "the answer has no " + ", ".join(f"{name} (at '{path}')" for name, path in missing)
         return result
 
-    def _request(self, parameters, secrets, context):
+    def _request(self, parameters, secrets, state):
+        """The request to send, each value encoded for where it stands; and the same request as it may be
+        shown and stored (secrets masked by position: every header that reads one, and the auth)."""
         method = parameters.get("method", "GET")
-        url = render_text(parameters["url"], context)
-        headers = {name: render_text(value, context) for name, value in parameters.get("headers", {}).items()}
-        query = {name: render_text(value, context) for name, value in parameters.get("query", {}).items()}
-        options = {"headers": headers, "params": query}
+        url = render_url(parameters["url"], parameters.get("query", {}), state)
+        headers = self._headers(parameters, state, secrets, header_value)
+        shown_headers = self._headers(parameters, state, dict.fromkeys(secrets, MASK), shown_header_value)
+        options = {"headers": headers}
         auth = parameters.get("auth", {"type": "none"})
         if auth["type"] == "basic":
-            options["auth"] = (auth["username"], secrets.get("password", ""))
+            credentials = f"{auth['username']}:{secrets.get('password', '')}".encode()  # UTF-8, as RFC 7617 allows
+            headers["Authorization"] = f"Basic {base64.b64encode(credentials).decode()}"
+            shown_headers["Authorization"] = f"Basic {MASK}"
         elif auth["type"] == "bearer":
-            headers["Authorization"] = f"Bearer {secrets.get('token', '')}"
+            headers["Authorization"] = f"Bearer {header_value(secrets.get('token', ''))}"
+            shown_headers["Authorization"] = f"Bearer {MASK}"
         elif auth["type"] == "header":
-            headers[auth["header"]] = secrets.get("token", "")
+            headers[auth["header"]] = header_value(secrets.get("token", ""))
+            shown_headers[auth["header"]] = MASK
         body_format = parameters.get("body_format", "json" if "body" in parameters else "none")
         body = None
         if body_format == "json":
-            body = options["json"] = render(parameters.get("body", {}), context)
+            body = well_formed_json(render(parameters.get("body", {}), state))
+            try:
+                options["data"] = json.dumps(body, allow_nan=False).encode()
+            except ValueError as exc:
+                raise TemplateError(f"the body cannot be written as JSON: {exc}") from None
+            headers.setdefault("Content-Type", "application/json")
         elif body_format == "form":
-            body = options["data"] = {key: as_text(render(value, context)) for key, value in parameters.get("body", {}).items()}
-        shown_headers = {**headers, **({"Authorization": f"Basic {MASK}"} if auth["type"] == "basic" else {})}
-        shown = {"method": method, "url": url, "query": query, "headers": shown_headers, "body": body}
+            body = {key: well_formed(as_text(render(value, state))) for key, value in parameters.get("body", {}).items()}
+            options["data"] = urlencode(body).encode()
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        shown = {"method": method, "url": url, "headers": shown_headers, "body": body}
         return {"method": method, "url": url, "options": options, "shown": shown}
+
+    @staticmethod
+    def _headers(parameters, state, secrets, encode):
+        context = {**state, "secrets": secrets}
+        return {name: render_encoded(value, context, encode).strip(" ")
+                for name, value in parameters.get("headers", {}).items()}
+
+
+BACKOFF = 0.5
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
+# Where a secret may stand: in a header (and in the auth, which is a header too). Anywhere else it would
+# reach an endpoint's logs or an echoing endpoint's answer.
+SECRET_FREE = ("url", "query", "body")
+
+
+def shown_header_value(value):
+    return value if value == MASK else header_value(value)
+
+
+def misplaced_secrets(parameters):
+    """(where, problem) for every placeholder that reads a secret outside the headers."""
+    return [
+        (where, f"'{{{{ {path} }}}}': secrets may stand only in headers and the auth, not in the URL, query or body")
+        for where in SECRET_FREE
+        for path in placeholders(parameters.get(where, {}))
+        if path.split(".")[0] == "secrets"
+    ]
+
+
+def split_url(template):
+    """(scheme and host, path, query, fragment) of a URL template; the scheme and host must be written out,
+    a placeholder there could send the request (and its secrets) anywhere."""
+    start = URL_START.match(template)
+    if start is None:
+        raise TemplateError("write the URL out from its scheme: https://crm.example/…")
+    if PLACEHOLDER.search(start.group()):
+        raise TemplateError("the scheme and host cannot come from a placeholder; write them out")
+    rest, _, fragment = template[start.end():].partition("#")
+    path, _, query = rest.partition("?")
+    return start.group(), path, query, fragment
+
+
+def render_url(template, query_templates, state):
+    """The URL to call: each path segment, query value and fragment filled with its values percent-encoded,
+    and the `query` templates added as encoded parameters."""
+    origin, path, query, fragment = split_url(template)
+    segments = [render_segment(segment, state) for segment in path.split("/")]
+    query = render_encoded(query, state, url_component)
+    extra = urlencode({name: well_formed(render_text(value, state)) for name, value in query_templates.items()})
+    query = "&".join(part for part in (query, extra) if part)
+    fragment = render_encoded(fragment, state, url_component)
+    return origin + "/".join(segments) + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
+
+
+def render_segment(template, state):
+    segment = render_encoded(template, state, url_component)
+    if segment in (".", "..") and segment != template:  # a value must not climb the administrator's path
+        raise TemplateError(f"'{template}' gives the path segment '{segment}', which is refused")
+    return segment
+
+
+def urlencode(fields):
+    return "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in fields.items())
 
 
 class RulesKind:
@@ -176,6 +275,9 @@ class RulesKind:
             "otherwise": {"type": "object", "description": "Outputs when no rule holds."},
         },
     }
+
+    def longest_run(self, parameters):
+        return 0
 
     def extra_errors(self, parameters):
         errors = []

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -30,6 +31,11 @@ class Action(models.Model):
         errors = parameter_errors(self.kind, self.parameters)
         if errors:
             raise ValidationError({"parameters": errors})
+
+    def lease_seconds(self):
+        """How long a run may hold its dialog: the kind's longest run and a margin; after that it is
+        taken for dead and run again."""
+        return KINDS[self.kind].longest_run(self.parameters) + settings.ENRICHMENT_LEASE_MARGIN
 
     def run(self, state):
         """Run the action on a call's state (a real call's, or an action test's): an ActionResult."""

@@ -9,10 +9,16 @@ are no attributes, calls, filters or statements to abuse.
 
 A string that is exactly one placeholder keeps the value's JSON type (a number stays a number); inside a
 longer string the value is written as text. A path that leads nowhere gives an empty value.
+
+Where a value lands in a request decides how it is written (`render_encoded` with one of the encoders
+below), so a value is always one value in its place: a caller number `1&key=x#` cannot add a query
+parameter, a path segment, a header or a JSON field.
 """
 
 import json
 import re
+import unicodedata
+from urllib.parse import quote
 
 PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 PATH = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
@@ -27,7 +33,7 @@ def render(template, state):
     if isinstance(template, str):
         return render_string(template, state)
     if isinstance(template, dict):
-        return {render_string(key, state): render(value, state) for key, value in template.items()}
+        return {render_text(key, state): render(value, state) for key, value in template.items()}
     if isinstance(template, list):
         return [render(item, state) for item in template]
     return template
@@ -38,6 +44,42 @@ def render_string(template, state):
     if whole:
         return lookup(state, whole.group(1))
     return PLACEHOLDER.sub(lambda match: as_text(lookup(state, match.group(1))), template)
+
+
+def render_encoded(template, state, encode):
+    """A text template whose values are written by `encode` (one of the encoders below); the template's own
+    text is kept as the administrator wrote it."""
+    return PLACEHOLDER.sub(lambda match: encode(well_formed(as_text(lookup(state, match.group(1))))), template)
+
+
+def url_component(value):
+    """A value inside a URL's path segment, query or fragment: everything but letters, digits and `-._~`
+    percent-encoded (UTF-8), so `/`, `?`, `#`, `&`, `=` and `+` stay inside the value."""
+    return quote(value, safe="")
+
+
+def header_value(value):
+    """A value inside a header: control characters (CR, LF, NUL…) removed, so it cannot end the header;
+    `%` and non-ASCII characters percent-encoded (UTF-8), since header bytes beyond ASCII are read
+    differently by every server."""
+    visible = "".join(character for character in value if unicodedata.category(character) != "Cc")
+    return quote(visible, safe="".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%"))
+
+
+def well_formed(text):
+    """`text` as valid Unicode: a lone surrogate (which JSON allows and UTF-8 cannot carry) becomes U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def well_formed_json(value):
+    """Every string of a JSON value well formed (see well_formed): some parsers refuse a lone surrogate's escape."""
+    if isinstance(value, str):
+        return well_formed(value)
+    if isinstance(value, dict):
+        return {well_formed(key): well_formed_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [well_formed_json(item) for item in value]
+    return value
 
 
 def render_text(template, state):

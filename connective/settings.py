@@ -195,8 +195,13 @@ CACHES = {
     )
 }
 
-# Enrichment: a pending enrichment whose task was lost is queued again after this many seconds.
+# Enrichment: a pending enrichment whose task was lost by the broker (never started) is queued again after
+# this many seconds. A task that started holds a lease of the action's longest run (timeout × tries, with
+# backoff) plus ENRICHMENT_LEASE_MARGIN; when it runs out (the task died), the next worker round retries it,
+# up to ENRICHMENT_MAX_ATTEMPTS runs.
 ENRICHMENT_REQUEUE_AFTER = env.int("ENRICHMENT_REQUEUE_AFTER", default=600)
+ENRICHMENT_LEASE_MARGIN = env.float("ENRICHMENT_LEASE_MARGIN", default=30)
+ENRICHMENT_MAX_ATTEMPTS = env.int("ENRICHMENT_MAX_ATTEMPTS", default=3)
 # Hosts that actions may call although they are private or local (e.g. a CRM inside the network).
 ACTIONS_ALLOWED_HOSTS = env.list("ACTIONS_ALLOWED_HOSTS", default=[])
 

@@ -76,6 +76,10 @@ class Dialog(models.Model):
     extra = models.JSONField(default=dict, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True, help_text="When the call's final event came.")
     enrichment_state = models.CharField(max_length=16, choices=EnrichmentState.choices, default=EnrichmentState.NONE)
+    enrichment_queued_at = models.DateTimeField(null=True, blank=True, help_text="When an enrichment task was last queued.")
+    enrichment_lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="An enrichment task runs the action until then; after it, the first worker to see it retries.")
+    enrichment_attempts = models.PositiveSmallIntegerField(default=0)
     ready_at = models.DateTimeField(
         null=True, blank=True, help_text="When the dialog appeared in the operator panel: complete, and enriched."
     )
@@ -111,6 +115,11 @@ class Dialog(models.Model):
             models.Index(
                 fields=["status", "-started_at", "-id"], name="dialog_panel_status",
                 condition=models.Q(ready_at__isnull=False),
+            ),
+            # The worker looks for expired enrichment leases on every round: only pending dialogs are indexed.
+            models.Index(
+                fields=["enrichment_lease_until"], name="dialog_enrichment_pending",
+                condition=models.Q(enrichment_state="pending"),
             ),
         ]
 
@@ -331,6 +340,7 @@ class Dialog(models.Model):
             from actions.enrichment import queue_enrichment
 
             self.enrichment_state = EnrichmentState.PENDING
+            self.enrichment_queued_at, self.enrichment_lease_until, self.enrichment_attempts = timezone.now(), None, 0
             transaction.on_commit(partial(queue_enrichment, self.pk))
         else:
             self.make_ready()
@@ -342,12 +352,13 @@ class Dialog(models.Model):
             self.media_changed()
 
     def finish_without_enrichment(self):
-        self.enrichment_state = EnrichmentState.NONE
+        self.enrichment_state, self.enrichment_lease_until = EnrichmentState.NONE, None
         self.make_ready()
         self.save()
 
     def apply_enrichment(self, outputs, error):
         """Take what the enrich action gave (or how it failed), then let operators see the dialog."""
+        self.enrichment_lease_until = None
         if error:
             self.enrichment_state = EnrichmentState.FAILED
             self.note("enrichment-failed", f"enrichment failed: {error}")
@@ -415,16 +426,50 @@ class Dialog(models.Model):
         }
 
     @classmethod
+    def claim_enrichment(cls, dialog_id, lease_seconds):
+        """Lease a pending enrichment to the calling task, unless another task holds it now: one conditional
+        UPDATE, so of two tasks delivered at once only one runs the action. Whether it was claimed."""
+        now = timezone.now()
+        return bool(
+            cls.objects.filter(pk=dialog_id, enrichment_state=EnrichmentState.PENDING)
+            .filter(models.Q(enrichment_lease_until__isnull=True) | models.Q(enrichment_lease_until__lte=now))
+            .update(enrichment_lease_until=now + timedelta(seconds=lease_seconds),
+                    enrichment_attempts=models.F("enrichment_attempts") + 1)
+        )
+
+    @classmethod
     def requeue_stale_enrichments(cls, now=None):
-        """Queue again the enrichments whose task the broker lost, so no dialog stays invisible."""
+        """Queue again the pending enrichments whose task died (its lease ran out) or was lost by the broker
+        (queued ENRICHMENT_REQUEUE_AFTER ago and never started); after ENRICHMENT_MAX_ATTEMPTS runs that
+        died, the dialog appears with the failure instead. One query on an index of the pending dialogs:
+        cheap enough for every round of the event worker. The number queued again or given up."""
         from actions.enrichment import queue_enrichment
 
-        cutoff = (now or timezone.now()) - timedelta(seconds=settings.ENRICHMENT_REQUEUE_AFTER)
-        stale = cls.objects.filter(enrichment_state=EnrichmentState.PENDING, completed_at__lt=cutoff)
-        ids = list(stale.values_list("pk", flat=True)[:500])
-        for pk in ids:
-            queue_enrichment(pk)
-        return len(ids)
+        now = now or timezone.now()
+        expired = models.Q(enrichment_lease_until__lte=now)
+        cutoff = now - timedelta(seconds=settings.ENRICHMENT_REQUEUE_AFTER)
+        lost = models.Q(enrichment_lease_until__isnull=True) & (
+            models.Q(enrichment_queued_at__lt=cutoff)
+            | models.Q(enrichment_queued_at__isnull=True, completed_at__lt=cutoff)  # queued before the lease existed
+        )
+        stale = cls.objects.filter(expired | lost, enrichment_state=EnrichmentState.PENDING)
+        handled = 0
+        for pk, attempts in stale.values_list("pk", "enrichment_attempts")[:500]:
+            if attempts >= settings.ENRICHMENT_MAX_ATTEMPTS:
+                handled += cls.give_up_enrichment(pk, attempts, now)
+            elif stale.filter(pk=pk).update(enrichment_lease_until=None, enrichment_queued_at=now):  # not another worker's
+                queue_enrichment(pk)
+                handled += 1
+        return handled
+
+    @classmethod
+    def give_up_enrichment(cls, pk, attempts, now):
+        with transaction.atomic():
+            dialog = cls.objects.select_for_update().filter(pk=pk, enrichment_state=EnrichmentState.PENDING).first()
+            if dialog is None or (dialog.enrichment_lease_until or now) > now:  # claimed again meanwhile
+                return 0
+            dialog.apply_enrichment({}, f"the enrich action's task died {attempts} times before it finished")
+        return 1
 
     def note(self, key, text):
         """Add a service message to the feed once, however often the same thing is noticed."""

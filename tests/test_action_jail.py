@@ -68,7 +68,8 @@ def crm(http_server, settings):
         kind="http",
         parameters={
             "url": http_server.url("/lookup"),
-            "query": {"phone": "{{ telephony.caller_number }}", "key": "{{ secrets.api_key }}"},
+            "query": {"phone": "{{ telephony.caller_number }}"},
+            "headers": {"X-Api-Key": "{{ secrets.api_key }}"},
             "outputs": {"operator_email": "manager.email", "topic_alias": "topic"},
             "retries": 0,
         },
@@ -86,7 +87,8 @@ def test_the_action_test_runs_on_a_pasted_telephony_block_and_shows_what_happene
     assert "HTTP 200" in html
     assert "k-123456" not in html, "secrets are masked in the request shown"
     path, _, query = http_server.requests[0].path.partition("?")
-    assert (path, parse_qs(query)) == ("/lookup", {"phone": ["+380501234567"], "key": ["k-123456"]})
+    assert (path, parse_qs(query)) == ("/lookup", {"phone": ["+380501234567"]})
+    assert http_server.requests[0].headers["X-Api-Key"] == "k-123456"
     assert not Dialog.objects.exists() and not EnrichmentRun.objects.exists(), "a test saves nothing"
 
 
