@@ -48,24 +48,30 @@ def drain(limit=BATCH_SIZE):
     return total
 
 
-def run(stop, poll_interval=0.2, sweep_interval=60):
-    """Work until `stop()` is true: process what is queued, sleep briefly when idle, sweep now and then."""
-    next_sweep = 0.0
+def run(stop, poll_interval=0.2, sweep_interval=60, lease_interval=2):
+    """Work until `stop()` is true: process what is queued, sleep briefly when idle, sweep now and then, and
+    every `lease_interval` seconds retry the enrichments whose task died (one indexed query)."""
+    next_sweep = next_lease_check = 0.0
     while not stop():
         close_old_connections()
         try:
             if time.monotonic() >= next_sweep:
-                swept = Dialog.complete_stale()
-                if swept:
-                    log.info("completed %s calls whose final event never came", swept)
-                requeued = Dialog.requeue_stale_enrichments()
-                if requeued:
-                    log.info("queued %s enrichments again", requeued)
-                queue_due_downloads()
-                queue_due_transcriptions()
+                sweep()
                 next_sweep = time.monotonic() + sweep_interval
+            if time.monotonic() >= next_lease_check:
+                if requeued := Dialog.requeue_stale_enrichments():
+                    log.info("queued %s enrichments again", requeued)
+                next_lease_check = time.monotonic() + lease_interval
             if process_batch() < BATCH_SIZE:  # the queue is short: let it fill, bigger batches cost less per event
                 time.sleep(poll_interval)
         except Exception:  # the database went away, say: keep trying, the events wait in their table
             log.exception("worker loop failed; retrying")
             time.sleep(min(5, poll_interval * 10))
+
+
+def sweep():
+    """Complete the calls whose final event never came, and queue the downloads and transcriptions due."""
+    if swept := Dialog.complete_stale():
+        log.info("completed %s calls whose final event never came", swept)
+    queue_due_downloads()
+    queue_due_transcriptions()

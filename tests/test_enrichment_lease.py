@@ -129,6 +129,6 @@ def test_a_task_cluster_killed_mid_run_is_retried_within_seconds_and_the_crm_see
 def run_worker(stop):
     """The event worker's loop, sweeping every half second."""
     try:
-        worker.run(stop=stop.is_set, poll_interval=0.05, sweep_interval=0.5)
+        worker.run(stop=stop.is_set, poll_interval=0.05)  # the lease check runs every 2 s, the sweep once
     finally:
         connection.close()
