@@ -1,9 +1,7 @@
 import hmac
 import json
-import logging
 import secrets
 import uuid
-from collections import defaultdict
 from datetime import timedelta
 from functools import cache, cached_property
 from urllib.parse import quote_plus
@@ -12,17 +10,13 @@ import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 
 from . import presets
-from .mapping import Mapping, MappingError, config_errors, replaced_at_path
+from .mapping import Mapping, config_errors, replaced_at_path
 from .parsing import BodyError, parse_events
-
-
-log = logging.getLogger(__name__)
-
 
 SECRET_MASK = "••••••"
 
@@ -354,124 +348,6 @@ class RawEvent(models.Model):
         text = bytes(self.body).decode("utf-8", errors="replace")
         return self.channel.mask_secrets_in_text(text)
 
-    def process(self):
-        """Merge every event in the body into its call's dialog. Safe to run again: nothing doubles."""
-        self.process_batch([self])
-
-    @classmethod
-    def process_batch(cls, raw_events):
-        """Merge the events of several deliveries in a few transactions (see merge_in_chunks), and record each
-        delivery's outcome. A call that fails for a transient reason leaves its deliveries to be tried again."""
-        from accounts.models import operator_lookups_remembered
-
-        with operator_lookups_remembered():
-            cls._process_batch(raw_events)
-
-    @classmethod
-    def _process_batch(cls, raw_events):
-        from accounts.models import User
-
-        calls, errors, merged, troubled = defaultdict(list), defaultdict(list), defaultdict(int), {}
-        ignored = defaultdict(int)
-        channels = {}
-        for raw_event in raw_events:  # one channel object per channel: its parsed mapping serves the batch
-            raw_event.channel = channels.setdefault(raw_event.channel_id, raw_event.channel)
-        for raw_event in raw_events:
-            try:
-                cls.map_delivery(raw_event, calls, errors, ignored)
-            except Exception as exc:  # whatever one delivery carries, it fails alone, never its batch
-                log.warning("mapping event %s failed: %s", raw_event.pk, type(exc).__name__)
-                errors[raw_event.pk].append(f"the event could not be mapped ({type(exc).__name__}); it was not merged")
-        try:
-            User.objects.remember_operators(
-                mapped.fields.get("operator_id") for items in calls.values() for *_, mapped in items)
-        except Exception:  # each call then looks its operator up itself
-            log.warning("looking up the batch's operators failed", exc_info=True)
-        for key, outcomes in cls.merge_in_chunks(calls, troubled).items():
-            for (raw_event, *_), was_merged in zip(calls[key], outcomes):
-                merged[raw_event.pk] += was_merged
-        finished = defaultdict(list)
-        for raw_event in raw_events:
-            if raw_event.pk in troubled:
-                raw_event.fail_attempt(troubled[raw_event.pk])
-            elif errors[raw_event.pk]:
-                raw_event.finish(cls.State.FAILED, "; ".join(errors[raw_event.pk]))
-            elif merged[raw_event.pk]:
-                finished[cls.State.PROCESSED].append(raw_event)
-            else:
-                finished[cls.State.IGNORED if ignored[raw_event.pk] else cls.State.DUPLICATE].append(raw_event)
-        for state, done in finished.items():  # one UPDATE for all the deliveries that went well
-            now = timezone.now()
-            cls.objects.filter(pk__in=[raw_event.pk for raw_event in done]).update(
-                state=state, error="", available_at=None, processed_at=now)
-            for raw_event in done:
-                raw_event.state, raw_event.error, raw_event.available_at, raw_event.processed_at = state, "", None, now
-
-    @staticmethod
-    def map_delivery(raw_event, calls, errors, ignored):
-        """Map each event of a delivery into `calls`; what cannot be read goes to `errors`, what is not a
-        call counts in `ignored`."""
-        try:
-            payloads = raw_event.payloads()
-        except BodyError as exc:
-            errors[raw_event.pk].append(str(exc))
-            return
-        mapping = raw_event.channel.mapping
-        for position, payload in enumerate(payloads):
-            if mapping.ignores(payload):
-                ignored[raw_event.pk] += 1
-                continue
-            try:
-                mapped = mapping.map(payload)
-            except MappingError as exc:
-                errors[raw_event.pk].append(str(exc) if position == 0 else f"event {position}: {exc}")
-                continue
-            calls[(raw_event.channel, mapped.call_id)].append((raw_event, position, payload, mapped))
-
-    @classmethod
-    def merge_in_chunks(cls, calls, troubled):
-        """Merge the batch's calls in one transaction per chunk; when a chunk fails, call by call, so a call
-        that fails (recorded in `troubled` by raw event) holds back only its own deliveries.
-        {call: merged flags}"""
-        outcomes = {}
-        for chunk in cls.chunks(calls):
-            outcomes.update(cls.merge_chunk(chunk, troubled))
-        return outcomes
-
-    # A transaction's size stays within what one statement may bind (65,535 parameters) and what the lock
-    # table holds, whatever the deliveries carry (a body may hold a thousand events).
-    MAX_CALLS_PER_TRANSACTION, MAX_EVENTS_PER_TRANSACTION = 200, 2000
-
-    @classmethod
-    def chunks(cls, calls):
-        chunk, events = {}, 0
-        for key, items in calls.items():
-            if chunk and (len(chunk) >= cls.MAX_CALLS_PER_TRANSACTION
-                          or events + len(items) > cls.MAX_EVENTS_PER_TRANSACTION):
-                yield chunk
-                chunk, events = {}, 0
-            chunk[key], events = items, events + len(items)
-        if chunk:
-            yield chunk
-
-    @staticmethod
-    def merge_chunk(calls, troubled):
-        from dialogs.models import CallEvent, Dialog
-
-        try:
-            return Dialog.merge_calls(calls, CallEvent.stored_copies(calls.items()))
-        except Exception:  # a worker survives anything a call does, and finds which call it was
-            log.warning("merging a batch of %s calls failed; merging them one by one", len(calls), exc_info=True)
-        outcomes = {}
-        for key, items in calls.items():
-            try:
-                outcomes.update(Dialog.merge_calls({key: items}))
-            except Exception as exc:
-                log.exception("merging events of a call failed")
-                for raw_event, *_ in items:
-                    troubled[raw_event.pk] = f"{type(exc).__name__}: {exc}"
-        return outcomes
-
     def finish(self, state, error=""):
         self.state, self.error, self.available_at, self.processed_at = state, error, None, timezone.now()
         self.save(update_fields=["state", "error", "available_at", "processed_at"])
@@ -489,52 +365,6 @@ class RawEvent(models.Model):
         """Process this event again (after the mapping was fixed); dialogs are updated, never doubled."""
         self.state, self.error, self.attempts, self.available_at = self.State.RECEIVED, "", 0, timezone.now()
         self.save(update_fields=["state", "error", "attempts", "available_at"])
-
-    @classmethod
-    def fair_turns(cls, now, limit):
-        """The ids of up to `limit` available events, taking turns between channels (each channel's oldest
-        first, then each one's second…), so one noisy channel cannot starve the others."""
-        table, channels = cls._meta.db_table, TelephonyChannel._meta.db_table
-        if connection.vendor == "postgresql":  # each channel's head of queue through its index
-            candidates = (f"{channels} c CROSS JOIN LATERAL (SELECT id, channel_id, available_at FROM {table} r "
-                          "WHERE r.channel_id = c.id AND r.available_at <= %s ORDER BY available_at, id LIMIT %s) q")
-            params = [now, limit, limit]
-        else:
-            candidates = f"(SELECT id, channel_id, available_at FROM {table} WHERE available_at <= %s) q"
-            params = [now, limit]
-        sql = ("SELECT id FROM (SELECT q.id, q.available_at, row_number() OVER "
-               f"(PARTITION BY q.channel_id ORDER BY q.available_at, q.id) AS turn FROM {candidates}) turns "
-               "ORDER BY turn, available_at, id LIMIT %s")
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [row[0] for row in cursor.fetchall()]
-
-    @classmethod
-    @transaction.atomic
-    def claim(cls, limit):
-        """Take up to `limit` events off the queue for this worker; an event whose worker died comes back
-        when its lease runs out."""
-        now = timezone.now()
-        rows = list(
-            cls.objects.select_for_update(skip_locked=True)
-            .filter(id__in=cls.fair_turns(now, limit), available_at__lte=now)
-            .order_by("available_at", "id")
-            .values_list("id", "attempts")
-        )
-        exhausted = [pk for pk, attempts in rows if attempts >= settings.EVENT_MAX_ATTEMPTS]
-        if exhausted:
-            cls.objects.filter(id__in=exhausted).update(
-                state=cls.State.FAILED,
-                available_at=None,
-                processed_at=now,
-                error=f"gave up: the worker stopped while processing it {settings.EVENT_MAX_ATTEMPTS} times",
-            )
-        ids = [pk for pk, attempts in rows if attempts < settings.EVENT_MAX_ATTEMPTS]
-        lease_end = now + timedelta(seconds=settings.EVENT_LEASE_SECONDS)
-        cls.objects.filter(id__in=ids).update(
-            state=cls.State.PROCESSING, available_at=lease_end, attempts=models.F("attempts") + 1
-        )
-        return list(cls.objects.filter(id__in=ids).select_related("channel").order_by("id"))
 
 
 def insert_cursor():

@@ -11,6 +11,17 @@ TERMINAL_STATUSES = ("answered", "missed", "busy", "rejected", "failed", "voicem
 CANONICAL_STATUSES = IN_PROGRESS_STATUSES + TERMINAL_STATUSES
 
 
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    """One provider event on its way into its call's dialog: the stored delivery it came in (a RawEvent),
+    its position in that delivery's body, the payload and its mapping (a MappedEvent)."""
+
+    raw_event: object
+    position: int
+    payload: dict
+    mapped: object
+
+
 @dataclass
 class CallEventView:
     """What the fold needs of one stored event."""

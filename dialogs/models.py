@@ -146,9 +146,8 @@ class Dialog(models.Model):
         """Merge mapped provider events into their calls' dialogs in one transaction: the one way events
         become dialogs.
 
-        `calls`: {(channel, call_id): items}, items being (raw event, position in its body, payload, mapped
-        event). Returns {(channel, call_id): [whether each item was merged]} (False: already merged from
-        another delivery, a provider's retry). The calls' dialogs are locked, so parallel workers never make
+        `calls`: {(channel, call_id): [IncomingEvent]}. Returns {(channel, call_id): [whether each event was
+        merged]} (False: already merged from another delivery, a provider's retry). The calls' dialogs are locked, so parallel workers never make
         two dialogs nor lose an update, and a batch costs a handful of statements whatever its size.
         `stored_elsewhere`: {(channel id, fingerprint): CallEvent} of these events already stored when the
         batch began (None: look them up here).
@@ -186,7 +185,8 @@ class Dialog(models.Model):
         """Take a call's new events (see merge_calls) into `events`, {fingerprint: CallEvent} of this dialog;
         whether each was merged. Events taken from another dialog are added to `moved` as (its pk, fingerprint)."""
         merged = []
-        for raw_event, position, payload, mapped in items:
+        for item in items:
+            raw_event, position, payload, mapped = item.raw_event, item.position, item.payload, item.mapped
             fingerprint = fingerprint_of(payload)
             event = events.get(fingerprint) or stored_elsewhere.pop((self.channel_id, fingerprint), None)
             if event and (event.raw_event_id, event.position) != (raw_event.pk, position):
@@ -582,7 +582,7 @@ class CallEvent(models.Model):
         channels, fingerprints = set(), set()
         for (channel, _), items in calls:
             channels.add(channel.pk)
-            fingerprints.update(fingerprint_of(payload) for _, _, payload, _ in items)
+            fingerprints.update(fingerprint_of(item.payload) for item in items)
         if not fingerprints:
             return {}
         copies = cls.objects.filter(channel_id__in=channels, fingerprint__in=fingerprints)

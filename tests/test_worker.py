@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def test_an_event_claimed_by_a_worker_that_died_is_processed_once_when_its_lease_runs_out(client, setera, settings):
     for payload in fixture("setera_incoming.json"):
         post_event(client, setera, payload)
-    claimed = RawEvent.claim(limit=10)  # ...and the worker is killed before it processes them
+    claimed = worker.claim(limit=10)  # ...and the worker is killed before it processes them
     assert len(claimed) == 3
     assert process_all() == 0, "leased events are not offered to other workers"
 
@@ -34,10 +34,10 @@ def test_an_event_claimed_by_a_worker_that_died_is_processed_once_when_its_lease
 def test_an_event_whose_worker_keeps_dying_is_failed_after_the_last_attempt(client, setera, settings):
     post_event(client, setera, fixture("setera_incoming.json")[0])
     for _ in range(settings.EVENT_MAX_ATTEMPTS):
-        assert len(RawEvent.claim(limit=10)) == 1
+        assert len(worker.claim(limit=10)) == 1
         RawEvent.objects.update(available_at=timezone.now() - timedelta(seconds=1))
 
-    assert RawEvent.claim(limit=10) == []
+    assert worker.claim(limit=10) == []
 
     event = RawEvent.objects.get()
     assert event.state == RawEvent.State.FAILED and event.available_at is None
@@ -135,7 +135,7 @@ def test_a_noisy_channel_cannot_starve_the_others(client, make_channel):
         post_event(client, noisy, {**fixture("generic_call.json"), "call_id": f"n{number}"})
     post_event(client, quiet, {**fixture("generic_call.json"), "call_id": "q1"})
 
-    first_batch = RawEvent.claim(limit=5)
+    first_batch = worker.claim(limit=5)
 
     assert quiet.pk in {event.channel_id for event in first_batch}
     assert len(first_batch) == 5
@@ -144,7 +144,7 @@ def test_a_noisy_channel_cannot_starve_the_others(client, make_channel):
 def test_events_of_one_channel_are_claimed_oldest_first(client, generic):
     for number in range(4):
         post_event(client, generic, {**fixture("generic_call.json"), "call_id": f"c{number}"})
-    assert [event.pk for event in RawEvent.claim(limit=2)] == list(RawEvent.objects.order_by("id").values_list("id", flat=True)[:2])
+    assert [event.pk for event in worker.claim(limit=2)] == list(RawEvent.objects.order_by("id").values_list("id", flat=True)[:2])
 
 
 def test_a_batch_of_many_calls_costs_a_few_statements_not_a_few_per_call(client, generic, django_assert_max_num_queries):
@@ -187,7 +187,7 @@ def test_a_call_that_fails_holds_back_only_its_own_delivery(client, generic, mon
 
 
 def test_a_batch_of_many_calls_is_merged_in_chunks_and_none_is_left_out(client, generic, monkeypatch):
-    monkeypatch.setattr(RawEvent, "MAX_CALLS_PER_TRANSACTION", 3)
+    monkeypatch.setattr(worker, "MAX_CALLS_PER_TRANSACTION", 3)
     events = [{**fixture("generic_call.json"), "call_id": f"bulk-{number}"} for number in range(10)]
     post_event(client, generic, events[:4])  # one body may carry many calls
     for event in events[4:]:
