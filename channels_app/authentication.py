@@ -8,49 +8,17 @@ import base64
 import binascii
 import hmac
 import ipaddress
-from dataclasses import dataclass
-from functools import cached_property
 from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from . import signatures
-from .mapping import MISSING, resolve_path
-from .parsing import BodyError, parse_events
+from .schemes import Delivery, Scheme
 
 # Our own Test button signs its synthetic deliveries with a key only this server holds, so it works for
 # every scheme, the provider's public-key ones included.
 TEST_SIGNATURE_HEADER = "X-Connective-Test-Signature"
-
-
-@dataclass
-class Delivery:
-    """One request as an authentication scheme sees it."""
-
-    channel: object
-    config: dict
-    request: object
-    body: bytes
-
-    def header(self, name):
-        return self.request.headers.get(name, "").strip()
-
-    @cached_property
-    def payload(self):
-        """The body's first event, for schemes that read fields of it; {} when it cannot be read."""
-        try:
-            return parse_events(self.body, self.request.META.get("CONTENT_TYPE", ""), self.channel.data_format)[0]
-        except BodyError:
-            return {}
-
-    def field(self, path):
-        value = resolve_path(self.payload, path)
-        return "" if value is MISSING or value is None or isinstance(value, (dict, list)) else value
-
-    def matches_a_secret(self, presented):
-        """Compared in constant time with the current secret and, during a rotation, the previous one."""
-        return any(hmac.compare_digest(secret.encode(), presented.encode()) for secret in self.channel.signature_secrets())
 
 
 def refusal(channel, request, body):
@@ -147,19 +115,10 @@ def network_or_none(text):
 
 # -- Schemes that compare a presented value with a secret ---------------------------------------------
 
-class Scheme:
-    def needs_secret(self, config):
-        return True
-
-    def misconfiguration(self, channel, config):
-        return None
-
-    def refusal(self, delivery):
-        raise NotImplementedError
-
-
 class TokenScheme(Scheme):
     """The webhook token from ?token=, X-Webhook-Token, Authorization: Bearer, or Basic auth's password."""
+
+    name = "token"
 
     def needs_secret(self, config):
         return False
@@ -170,6 +129,8 @@ class TokenScheme(Scheme):
 
 class BasicScheme(Scheme):
     """HTTP Basic: the configured user name and a signature secret as the password."""
+
+    name = "basic"
 
     def refusal(self, delivery):
         credentials = basic_credentials(delivery.request)
@@ -185,6 +146,8 @@ class BasicScheme(Scheme):
 class BodyTokenScheme(Scheme):
     """A shared token inside the body (Aircall's `token`)."""
 
+    name = "body_token"
+
     def refusal(self, delivery):
         path = delivery.config.get("path", "token")
         presented = str(delivery.field(path))
@@ -196,40 +159,21 @@ class BodyTokenScheme(Scheme):
 class SourceAddressScheme(Scheme):
     """Only the sender's address counts (a provider that cannot sign or carry a token)."""
 
+    name = "source_ip"
+
     def needs_secret(self, config):
         return False
 
-    def misconfiguration(self, channel, config):
+    def config_problem(self, config):
         return None if config.get("allowed_networks") else "the source_ip scheme needs allowed_networks"
 
     def refusal(self, delivery):
         return None  # source_refusal() has already checked the address
 
 
-class SignatureScheme(Scheme):
-    """A scheme from signatures.py: refusal(delivery, secrets) and optionally secret_problem(secret)."""
-
-    def __init__(self, check):
-        self.check = check
-
-    def needs_secret(self, config):
-        return self.check.needs_secret(config)
-
-    def misconfiguration(self, channel, config):
-        problems = filter(None, (self.check.secret_problem(secret) for secret in channel.signature_secrets()))
-        return next(problems, None) or self.check.config_problem(config)
-
-    def refusal(self, delivery):
-        return self.check.refusal(delivery, delivery.channel.signature_secrets())
-
-
-SCHEMES = {
-    "token": TokenScheme(),
-    "basic": BasicScheme(),
-    "body_token": BodyTokenScheme(),
-    "source_ip": SourceAddressScheme(),
-    **{name: SignatureScheme(check) for name, check in signatures.CHECKS.items()},
-}
+SCHEMES = {scheme.name: scheme for scheme in (
+    TokenScheme(), BasicScheme(), BodyTokenScheme(), SourceAddressScheme(), *signatures.SCHEMES)}
+"""Every authentication scheme by its name in Advanced Config: the schema's enum is derived from it."""
 
 
 def presented_token(request):

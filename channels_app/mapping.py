@@ -1,4 +1,4 @@
-"""Advanced Config: validation against its JSON Schema, and the mapping of one payload onto call fields."""
+"""Advanced Config's mapping of one payload onto call fields (its validation: advanced_config.py)."""
 
 import json
 import math
@@ -7,19 +7,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from fnmatch import fnmatchcase
-from functools import cache
-from pathlib import Path
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from jsonschema import Draft202012Validator
 
-from connective.validation import schema_errors
 
 from dialogs.calls import CANONICAL_STATUSES
-
-SCHEMA_PATH = Path(__file__).with_name("advanced_config.schema.json")
 
 TIME_FIELDS = ("timestamp", "started_at", "answered_at", "ended_at")
 NUMBER_FIELDS = ("duration", "sequence")
@@ -35,22 +29,6 @@ NO_STATUS = object()
 
 class MappingError(ValueError):
     """A payload that the channel's mapping cannot turn into a call event."""
-
-
-@cache
-def schema_validator():
-    return Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
-
-
-def config_errors(config):
-    """Readable errors of an Advanced Config, each naming the failing path; empty when valid."""
-    errors = schema_errors(schema_validator(), config)
-    if not errors and config.get("timezone"):
-        try:
-            ZoneInfo(config["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            errors.append(f"timezone: '{config['timezone']}' is not a time zone such as Europe/Kyiv")
-    return errors
 
 
 @dataclass

@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import presets
-from .mapping import Mapping, config_errors, replaced_at_path
+from .advanced_config import config_errors
+from .mapping import Mapping, replaced_at_path
 from .parsing import BodyError, parse_events
 
 SECRET_MASK = "••••••"

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 
+from .schemes import Scheme
+
 ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 DEFAULT_TOLERANCE_SECONDS = 300
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -46,27 +48,18 @@ def any_equal(expected_values, presented):
     return any(matches)
 
 
-class Check:
-    def needs_secret(self, config):
-        return True
-
-    def secret_problem(self, secret):
-        return None
-
-    def config_problem(self, config):
-        return None
-
-
-class HmacCheck(Check):
+class HmacScheme(Scheme):
     """An HMAC in a header. Signed content: the raw body (default), or a template of the body's fields,
     headers and the body itself (`{caller_id}{called_did}`, `{header:X-Timestamp}.{body}`), possibly one
     template per event type (Zadarma). Encodings: hex, base64, or base64 of the hex digest (PHP's
     base64_encode(hash_hmac(...)))."""
 
+    name = "hmac"
+
     def config_problem(self, config):
         return None if config.get("header") else "the hmac scheme needs a header"
 
-    def refusal(self, delivery, secrets):
+    def refusal(self, delivery):
         config = delivery.config
         presented = delivery.header(config["header"]).removeprefix(config.get("prefix", "")).strip()
         if not presented:
@@ -74,7 +67,7 @@ class HmacCheck(Check):
         contents = self.signed_contents(delivery)
         if isinstance(contents, str):
             return contents
-        expected = [self.signature(config, secret, content) for secret in secrets for content in contents]
+        expected = [self.signature(config, secret, content) for secret in delivery.secrets for content in contents]
         return None if any_equal(expected, presented) else "the signature does not match the body"
 
     def signed_contents(self, delivery):
@@ -135,9 +128,11 @@ def javascript_number(text):
     return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
-class StandardWebhooksCheck(Check):
+class StandardWebhooksScheme(Scheme):
     """standardwebhooks.com: `webhook-id`, `webhook-timestamp`, `webhook-signature` ("v1,<base64>", several
     separated by spaces); HMAC-SHA256 of "id.timestamp.body" keyed with the base64 of a `whsec_` secret."""
+
+    name = "standard_webhooks"
 
     def secret_problem(self, secret):
         try:
@@ -146,7 +141,7 @@ class StandardWebhooksCheck(Check):
             return "a Standard Webhooks secret is whsec_ followed by base64"
         return None
 
-    def refusal(self, delivery, secrets):
+    def refusal(self, delivery):
         for header in ("webhook-id", "webhook-timestamp", "webhook-signature"):
             if not delivery.header(header):
                 return f"missing header {header}"
@@ -154,7 +149,7 @@ class StandardWebhooksCheck(Check):
             return reason
         expected = [standard_webhooks_signature(secret, delivery.header("webhook-id"),
                                                 delivery.header("webhook-timestamp"), delivery.body)
-                    for secret in secrets]
+                    for secret in delivery.secrets]
         presented = [value.partition(",")[2] for value in delivery.header("webhook-signature").split()
                      if value.startswith("v1,")]
         return None if any(any_equal(expected, value) for value in presented) else "the signature does not match the body"
@@ -166,12 +161,14 @@ def standard_webhooks_signature(secret, message_id, timestamp, body):
     return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-class TwilioCheck(Check):
+class TwilioScheme(Scheme):
     """X-Twilio-Signature: base64 HMAC-SHA1, keyed with the account's auth token, of the full URL Twilio
     called followed by the form's fields sorted by name (name then value). A JSON body is signed through
     the URL's bodySHA256 parameter instead."""
 
-    def refusal(self, delivery, secrets):
+    name = "twilio"
+
+    def refusal(self, delivery):
         presented = delivery.header("X-Twilio-Signature")
         if not presented:
             return "missing signature header X-Twilio-Signature"
@@ -183,7 +180,7 @@ class TwilioCheck(Check):
             fields = ""
         else:
             fields = twilio_fields(delivery.body)
-        expected = [twilio_signature(secret, url + fields) for secret in secrets for url in urls]
+        expected = [twilio_signature(secret, url + fields) for secret in delivery.secrets for url in urls]
         return None if any_equal(expected, presented) else "the signature does not match the URL and fields"
 
 
@@ -220,14 +217,16 @@ def port_variants(url):
     return [url, without_port, with_port]
 
 
-class TelnyxCheck(Check):
+class TelnyxScheme(Scheme):
     """Telnyx API v2: Ed25519 signature (base64, header telnyx-signature-ed25519) of "timestamp|body",
     verified with the account's public key (base64, Mission Control → Keys & Credentials)."""
+
+    name = "telnyx"
 
     def secret_problem(self, secret):
         return None if ed25519_key(secret) else "a Telnyx public key is 32 bytes in base64"
 
-    def refusal(self, delivery, secrets):
+    def refusal(self, delivery):
         signature, timestamp = delivery.header("telnyx-signature-ed25519"), delivery.header("telnyx-timestamp")
         if not signature:
             return "missing signature header telnyx-signature-ed25519"
@@ -240,7 +239,7 @@ class TelnyxCheck(Check):
         except binascii.Error:
             return "telnyx-signature-ed25519 is not base64"
         signed = f"{timestamp}|".encode() + delivery.body
-        for secret in secrets:
+        for secret in delivery.secrets:
             try:
                 ed25519_key(secret).verify(signature, signed)
                 return None
@@ -258,16 +257,18 @@ def ed25519_key(secret):
         return None
 
 
-class VonageCheck(Check):
+class VonageScheme(Scheme):
     """Vonage signed webhooks: Authorization: Bearer <JWT>, HS256 with the account's signature secret; its
     `payload_hash` claim is the SHA-256 of the body and `iat` when it was signed."""
 
-    def refusal(self, delivery, secrets):
+    name = "vonage"
+
+    def refusal(self, delivery):
         scheme, _, token = delivery.header("Authorization").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return "missing Authorization: Bearer signature token"
         claims = None
-        for secret in secrets:
+        for secret in delivery.secrets:
             try:
                 claims = jwt.decode(token.strip(), secret, algorithms=["HS256"],
                                     options={"require": ["iat", "payload_hash"], "verify_iat": False})
@@ -283,10 +284,12 @@ class VonageCheck(Check):
         return timestamp_refusal(delivery.config, "the signature's iat", claims["iat"])
 
 
-class RsaCheck(Check):
+class RsaScheme(Scheme):
     """An RSA-SHA256 (PKCS#1 v1.5) signature of the raw body, base64 in a header (sipgate.io's
     X-Sipgate-Signature). The provider's published public keys sit in the config (`public_keys`, PEM);
     a key pasted as the channel's secret counts too."""
+
+    name = "rsa_sha256"
 
     def needs_secret(self, config):
         return not config.get("public_keys")
@@ -301,7 +304,7 @@ class RsaCheck(Check):
             return "public_keys holds something that is not an RSA public key in PEM"
         return None
 
-    def refusal(self, delivery, secrets):
+    def refusal(self, delivery):
         header = delivery.config["header"]
         presented = delivery.header(header)
         if not presented:
@@ -310,7 +313,7 @@ class RsaCheck(Check):
             signature = base64.b64decode(presented, validate=True)
         except binascii.Error:
             return f"{header} is not base64"
-        for key in [*delivery.config.get("public_keys", []), *secrets]:
+        for key in [*delivery.config.get("public_keys", []), *delivery.secrets]:
             try:
                 rsa_key(key).verify(signature, delivery.body, padding.PKCS1v15(), hashes.SHA256())
                 return None
@@ -328,11 +331,4 @@ def rsa_key(text):
     return key if isinstance(key, rsa.RSAPublicKey) else None
 
 
-CHECKS = {
-    "rsa_sha256": RsaCheck(),
-    "hmac": HmacCheck(),
-    "standard_webhooks": StandardWebhooksCheck(),
-    "twilio": TwilioCheck(),
-    "telnyx": TelnyxCheck(),
-    "vonage": VonageCheck(),
-}
+SCHEMES = (RsaScheme(), HmacScheme(), StandardWebhooksScheme(), TwilioScheme(), TelnyxScheme(), VonageScheme())

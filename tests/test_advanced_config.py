@@ -5,7 +5,8 @@ import json
 import pytest
 
 from channels_app import presets
-from channels_app.mapping import MISSING, Mapping, MappingError, config_errors, resolve_path
+from channels_app.advanced_config import config_errors
+from channels_app.mapping import MISSING, Mapping, MappingError, resolve_path
 from channels_app.models import TelephonyChannel, default_advanced_config
 
 NO_SQS_TRANSPORT = {"sqs_queue-TOTAL_FORMS": "0", "sqs_queue-INITIAL_FORMS": "0", "sqs_queue-MIN_NUM_FORMS": "0",

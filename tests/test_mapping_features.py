@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from channels_app.mapping import Mapping, config_errors
+from channels_app.advanced_config import config_errors
+from channels_app.mapping import Mapping
 from channels_app.models import RawEvent
 from dialogs.models import Dialog
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels_app.mapping import CALL_FIELDS, Mapping, MappingError, config_errors
+from channels_app.advanced_config import config_errors
+from channels_app.mapping import CALL_FIELDS, Mapping, MappingError
 from dialogs.calls import CANONICAL_STATUSES, CallEventView, fold
 from dialogs.numbers import to_e164
 
