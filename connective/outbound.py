@@ -157,8 +157,8 @@ def host_is_listed(url, hosts):
         return False
 
 
-def checked_address(target, allowed_hosts):
-    """The address to connect to for `target`: public, or any when its host is allowed."""
+def checked_address(target, allowed_hosts, setting="the settings"):
+    """The address to connect to for `target`: public, or any when its host is allowed (in `setting`)."""
     try:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -169,7 +169,7 @@ def checked_address(target, allowed_hosts):
             if not is_public(address):
                 raise RefusedAddress(
                     f"refused to call '{target.host}': it resolves to {address}, a private or local address "
-                    "(an administrator can allow the host in the settings)"
+                    f"(an administrator can allow the host in {setting})"
                 )
     return addresses[0]
 
