@@ -1,4 +1,5 @@
 import json
+import re
 
 from django import forms
 
@@ -44,6 +45,14 @@ class ActionForm(forms.ModelForm):
         fields = ["name", "description", "kind", "parameters"]
         widgets = {"parameters": PrettyJSONWidget()}
 
+    def clean(self):
+        data = super().clean()
+        parameters = data.get("parameters")
+        if data.get("kind") == "http" and isinstance(parameters, dict) and isinstance(parameters.get("url"), str):
+            if problem := url_problem(parameters["url"]):
+                self.add_error("parameters", f"url: {problem}")
+        return data
+
     def clean_new_secrets(self):
         value = self.cleaned_data.get("new_secrets")
         if value in (None, ""):
@@ -64,6 +73,25 @@ class ActionForm(forms.ModelForm):
         if commit:
             action.save()
         return action
+
+
+TEMPLATE_EXPRESSION = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+LITERAL_HTTP_URL = re.compile(r"^https?://[^/\\\s@?#]+([/?#]|$)", re.IGNORECASE)
+
+
+def url_problem(url):
+    """Why an action's URL template can never be called, or "": only http(s), with the host right after
+    the scheme and no user name, password, backslash or space outside the placeholders. Where the
+    address is allowed to go is checked when it is called."""
+    literal = TEMPLATE_EXPRESSION.sub("x", url)
+    scheme = literal.split(":", 1)[0].strip().lower() if ":" in literal else ""
+    if scheme not in ("http", "https"):
+        return f"only http:// and https:// URLs can be called, not '{url[:80]}'"
+    if "\\" in literal or any(char.isspace() for char in literal):
+        return "a URL cannot contain backslashes or spaces (outside {{ }} placeholders)"
+    if not LITERAL_HTTP_URL.match(literal):
+        return "write the host right after the scheme, without a user name or password (https://crm.example/…)"
+    return ""
 
 
 class ActionTestForm(forms.Form):

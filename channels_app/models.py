@@ -177,11 +177,15 @@ class TelephonyChannel(models.Model):
 
         self.recording_secret_encrypted = encrypt(secret)
 
-    def recording_request_options(self):
-        """Headers and auth for fetching this channel's recordings (recordings.auth in Advanced Config)."""
+    def recording_request_options(self, url):
+        """Headers and auth for fetching this channel's recording at `url` (recordings.auth in Advanced
+        Config); the credential goes only to the hosts listed in recordings.auth.hosts, never to another."""
+        from connective import outbound
         from connective.encryption import decrypt
 
         auth = self.mapping.recordings.get("auth") or {"type": "none"}
+        if auth["type"] == "none" or not outbound.host_is_listed(url, auth.get("hosts", [])):
+            return {}
         secret = decrypt(self.recording_secret_encrypted)
         if auth["type"] == "basic":
             return {"auth": (auth.get("username", ""), secret)}

@@ -10,9 +10,12 @@ import time
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.db.models import F
 from django.utils import timezone
+
+from connective import outbound
 
 from .models import RawEvent, SqsQueue, TelephonyChannel
 
@@ -33,9 +36,21 @@ def client_for(queue):
     )
 
 
+def check_endpoint(queue):
+    """The endpoint URL under the rule every outbound URL follows: http(s) only, read as it is connected
+    to, and no private or local address unless SQS_ALLOWED_HOSTS allows its host."""
+    if queue.endpoint_url:
+        outbound.checked_address(outbound.parse(queue.endpoint_url), settings.SQS_ALLOWED_HOSTS, "SQS_ALLOWED_HOSTS")
+
+
 def poll(queue, wait_seconds=20):
     """Receive up to ten messages (long polling) and store each as a raw event; the number stored."""
-    client = client_for(queue)
+    try:
+        check_endpoint(queue)
+        client = client_for(queue)
+    except (outbound.OutboundError, ValueError) as exc:
+        record(queue, error=f"The endpoint URL was refused: {exc}")
+        return 0
     try:
         answer = client.receive_message(
             QueueUrl=queue.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,

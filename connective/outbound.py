@@ -3,22 +3,33 @@ enrichment actions, recordings, transcription engines.
 
 One set of rules for all of them: timeouts, retries of transient failures only, a size cap, and no
 request to loopback, private, link-local, multicast or otherwise non-public addresses unless the host is
-explicitly allowed. The address is checked after DNS resolution and the connection goes to the checked
-address (so a DNS answer that changes in between cannot redirect it); every redirect is checked again.
+explicitly allowed. A URL is parsed once, by the parser that connects (a URL that reads as another host
+to another parser is refused); the address is checked after DNS resolution and the connection goes to the
+checked address (so a DNS answer that changes in between cannot redirect it); every redirect is checked
+again. Allow-list entries are `host` (any port) or `host:port` (that port only).
 """
 
 import ipaddress
+import re
 import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 MAX_REDIRECTS = 3
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NEVER_PUBLIC_V6 = [ipaddress.ip_network(network) for network in (
+    "::/96",  # IPv4-compatible (deprecated): ::7f00:1 is 127.0.0.1 to some stacks
+    "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+    "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215): translates to whatever the local network has
+    "fec0::/10",  # site-local (deprecated, still routed inside some networks)
+)]
 
 
 class OutboundError(Exception):
@@ -55,31 +66,111 @@ class Answer:
 def is_public(address):
     ip = ipaddress.ip_address(address)
     if ip.version == 6:
+        if any(ip in network for network in NEVER_PUBLIC_V6):
+            return False
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.packed[-4:] if ip in NAT64 else None)
         if embedded is not None:
             return is_public(ipaddress.IPv4Address(embedded))
     return ip.is_global and not ip.is_multicast
 
 
-def checked_address(url, allowed_hosts):
-    """The address to connect to for `url`, or None when the host is allowed to be anything."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RefusedAddress(f"only http and https URLs can be called, not '{url[:100]}'")
-    host = parts.hostname
-    if host.lower() in {allowed.lower() for allowed in allowed_hosts}:
-        return None
+@dataclass(frozen=True)
+class Target:
+    """A URL as the connection reads it: one parse, used for the check and for the request alike."""
+
+    scheme: str
+    host: str  # lower case, IPv6 without brackets
+    port: int  # the one connected to (the scheme's default when the URL names none)
+    explicit_port: bool
+    request_uri: str  # path and query, percent-encoded
+
+    @property
+    def netloc(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" if self.explicit_port else host
+
+    def url_to(self, address):
+        host = f"[{address}]" if ":" in address else address
+        return f"{self.scheme}://{host}:{self.port}{self.request_uri}"
+
+
+HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_.])?$")
+
+
+def parse(url):
+    """The Target of `url`, read by the parser that connects (urllib3's); a URL that another reader
+    (urlsplit, browsers) would take for another host or port is refused, as are credentials in the URL."""
+    if not isinstance(url, str) or "\\" in url or any(ord(char) <= 32 or ord(char) == 127 for char in url):
+        raise RefusedAddress(f"refused '{str(url)[:100]}': a URL with spaces, control characters or backslashes")
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        parts = parse_url(url)
+        split = urlsplit(url)
+        split_port = split.port
+    except (LocationParseError, ValueError):
+        raise RefusedAddress(f"refused '{url[:100]}': not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.host:
+        raise RefusedAddress(f"only http and https URLs can be called, not '{url[:100]}'")
+    if parts.auth is not None or "@" in (split.netloc or ""):
+        raise RefusedAddress(f"refused '{url[:100]}': a user name or password in the URL is never sent "
+                             "(set the credentials where the call is configured)")
+    host = parts.host.lower()
+    if host.startswith("["):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise RefusedAddress(f"refused '{url[:100]}': not a valid IPv6 address") from None
+    elif not HOST_NAME.match(host):
+        raise RefusedAddress(f"refused '{url[:100]}': '{host[:60]}' is not a host name")
+    if (split.scheme.lower(), (split.hostname or "").lower(), split_port) != (parts.scheme, host, parts.port):
+        raise RefusedAddress(f"refused '{url[:100]}': it names a different host to different readers")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return Target(parts.scheme, host, port, parts.port is not None, parts.request_uri)
+
+
+def allows(allowed_hosts, target):
+    """Whether an allow-list entry names the target: `host` allows any port, `host:port` only that one."""
+    for entry in allowed_hosts:
+        host, port = split_host_port(entry)
+        if host == target.host and port in (None, target.port):
+            return True
+    return False
+
+
+def split_host_port(entry):
+    """'host', 'host:port', '[v6]', '[v6]:port' or a bare IPv6 address as (host, port or None)."""
+    entry = entry.strip().lower()
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, int(rest[1:]) if rest[1:].isdigit() else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, int(port) if port.isdigit() else None
+    return entry, None
+
+
+def host_is_listed(url, hosts):
+    """Whether `url`, as it would be connected to, goes to one of `hosts` (entries as in allow-lists)."""
+    try:
+        return allows(hosts, parse(url))
+    except RefusedAddress:
+        return False
+
+
+def checked_address(target, allowed_hosts, setting="the settings"):
+    """The address to connect to for `target`: public, or any when its host is allowed (in `setting`)."""
+    try:
+        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise OutboundError(f"cannot resolve host '{host}': {exc}") from None
-    addresses = sorted({info[4][0] for info in infos})
-    for address in addresses:
-        if not is_public(address):
-            raise RefusedAddress(
-                f"refused to call '{host}': it resolves to {address}, a private or local address "
-                "(an administrator can allow the host in the settings)"
-            )
+        raise OutboundError(f"cannot resolve host '{target.host}': {exc}") from None
+    addresses = sorted({info[4][0] for info in infos}, key=lambda address: (":" in address, address))
+    if not allows(allowed_hosts, target):
+        for address in addresses:
+            if not is_public(address):
+                raise RefusedAddress(
+                    f"refused to call '{target.host}': it resolves to {address}, a private or local address "
+                    f"(an administrator can allow the host in {setting})"
+                )
     return addresses[0]
 
 
@@ -144,8 +235,8 @@ SAFE_HEADERS = {"range", "accept", "accept-language", "user-agent", "content-typ
 
 
 def origin(url):
-    parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port
+    target = parse(url)
+    return target.scheme, target.host, target.port
 
 
 def without_credentials(kwargs):
@@ -158,27 +249,22 @@ def without_credentials(kwargs):
 
 
 def _send(method, url, allowed_hosts, timeout, kwargs):
-    address = checked_address(url, allowed_hosts)
-    parts = urlsplit(url)
+    target = parse(url)
+    address = checked_address(target, allowed_hosts)
     session = requests.Session()
     session.trust_env = False  # no proxies or netrc from the environment
-    headers = dict(kwargs.get("headers") or {})
+    session.mount(f"{target.scheme}://", PinnedAddressAdapter(target.host))
+    headers = {**(kwargs.get("headers") or {}), "Host": target.netloc}
     options = {k: v for k, v in kwargs.items() if k != "headers"}
-    target = url
-    if address is not None:
-        host = f"[{address}]" if ":" in address else address
-        netloc = host if parts.port is None else f"{host}:{parts.port}"
-        target = urlunsplit(parts._replace(netloc=netloc))
-        headers["Host"] = parts.netloc.rpartition("@")[2]
-        session.mount(f"{parts.scheme}://", PinnedAddressAdapter(parts.hostname))
     try:
-        return session.request(method, target, headers=headers, timeout=timeout, allow_redirects=False, stream=True, **options)
+        return session.request(method, target.url_to(address), headers=headers, timeout=timeout, allow_redirects=False,
+                               stream=True, **options)
     except requests.Timeout:
-        raise OutboundError(f"no answer from {parts.hostname} within {timeout:g} s") from None
+        raise OutboundError(f"no answer from {target.host} within {timeout:g} s") from None
     except requests.ConnectionError as exc:
-        raise OutboundError(f"cannot connect to {parts.hostname}: {_reason(exc)}") from None
+        raise OutboundError(f"cannot connect to {target.host}: {_reason(exc)}") from None
     except requests.RequestException as exc:
-        raise OutboundError(f"request to {parts.hostname} failed: {_reason(exc)}", permanent=True) from None
+        raise OutboundError(f"request to {target.host} failed: {_reason(exc)}", permanent=True) from None
 
 
 def read_capped(response, max_bytes):

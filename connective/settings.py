@@ -166,6 +166,9 @@ TRANSCRIPTION_MAX_ATTEMPTS = env.int("TRANSCRIPTION_MAX_ATTEMPTS", default=3)
 PANEL_POLL_SECONDS = env.float("PANEL_POLL_SECONDS", default=5.0)
 # Hosts that recordings may be fetched from although they are private or local.
 RECORDINGS_ALLOWED_HOSTS = env.list("RECORDINGS_ALLOWED_HOSTS", default=[])
+# Hosts an SQS channel's endpoint URL may name although they are private or local (an SQS-compatible
+# service inside the network). Entries: host (any port) or host:port, as in the other allow-lists.
+SQS_ALLOWED_HOSTS = env.list("SQS_ALLOWED_HOSTS", default=[])
 
 REST_FRAMEWORK = {
     # Token first: a client without valid credentials is answered 401 with "WWW-Authenticate: Token"

@@ -17,7 +17,10 @@ from .filters import apply_filters, cursor_of, newer_than, page, visible_channel
 from .models import Dialog, Topic
 
 RANGE = re.compile(r"^bytes=\d*-\d*$")
-PASSED_ON_HEADERS = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "Last-Modified", "ETag")
+PASSED_ON_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges", "Last-Modified", "ETag")
+# A recording is data, never a page: no type guessing, and nothing in it may run or load anything.
+AUDIO_ONLY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
+AUDIO_MEDIA_TYPE = re.compile(r"^audio/[a-z0-9.+-]+$")
 
 
 # What a history row shows (the panel's and the API's): loading no more keeps a page of 50 cheap.
@@ -77,7 +80,7 @@ def visible_dialog(request, pk):
 @require_GET
 def dialog_detail(request, pk):
     dialog = visible_dialog(request, pk)
-    from recordings.models import Transcript
+    from recordings.models import Recording, Transcript
 
     transcript = Transcript.objects.filter(dialog=dialog).first()
     return render(request, "panel/detail.html", {
@@ -86,15 +89,26 @@ def dialog_detail(request, pk):
         "recording_src": recording_source(dialog),
         "turns": [turn for turn in (transcript.segments if transcript else []) if turn.get("speaker")],
         "transcript_meta": transcript,
+        "transcription_obstacle": Recording.transcription_obstacle(dialog),
     })
 
 
 def recording_source(dialog):
-    if not dialog.recording_url:
+    if not playable(dialog.recording_url):
         return ""
     if dialog.channel.mapping.recordings.get("playback") == "direct" and not our_copy(dialog):
         return dialog.recording_url
     return f"/panel/dialogs/{dialog.pk}/recording/"
+
+
+def playable(url):
+    """An http(s) URL as the connection would read it; anything else (javascript:, data:, file:…) is never
+    placed in a player or fetched, whatever was stored."""
+    try:
+        outbound.parse(url)
+    except outbound.RefusedAddress:
+        return False
+    return True
 
 
 def our_copy(dialog):
@@ -109,13 +123,13 @@ def our_copy(dialog):
 @require_GET
 def dialog_recording(request, pk):
     """The recording through our own authenticated URL: proxied from the provider (never from a private
-    address unless allowed), with Range passed on so the player can seek."""
+    address unless allowed), with Range passed on so the player can seek; only audio is passed on."""
     dialog = visible_dialog(request, pk)
-    if not dialog.recording_url:
+    if not playable(dialog.recording_url):
         raise Http404("This call has no recording.")
     if recording := our_copy(dialog):
-        return stored_file_response(request, recording)
-    options = dialog.channel.recording_request_options()
+        return audio_only(stored_file_response(request, recording))
+    options = dialog.channel.recording_request_options(dialog.recording_url)
     headers = dict(options.pop("headers", {}))
     if RANGE.match(request.headers.get("Range", "")):
         headers["Range"] = request.headers["Range"]
@@ -125,22 +139,68 @@ def dialog_recording(request, pk):
             "GET", dialog.recording_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS, timeout=15, headers=headers,
             **options))
     except outbound.OutboundError as exc:
-        return HttpResponse(f"The recording could not be loaded: {exc}", status=502, content_type="text/plain")
+        return not_loaded(f"{exc}")
     if upstream.status_code not in (200, 206):
         resources.close()
-        return HttpResponse(f"The recording could not be loaded: its host answered HTTP {upstream.status_code}.",
-                            status=502, content_type="text/plain")
+        return not_loaded(f"its host answered HTTP {upstream.status_code}.")
+    chunks = upstream.iter_content(64 * 1024)
+    try:
+        head = first_bytes(chunks)
+        content_type = audio_type(upstream, b"".join(head))
+    except Exception:
+        resources.close()
+        raise
+    if content_type is None:
+        resources.close()
+        declared = upstream.headers.get("Content-Type", "").split(";")[0].strip()[:60] or "a file"
+        return not_loaded(f"its host sent {declared} that is not audio.")
 
     def body():
         with resources:
-            yield from upstream.iter_content(64 * 1024)
+            yield from head
+            yield from chunks
 
-    response = StreamingHttpResponse(body(), status=upstream.status_code)
+    response = StreamingHttpResponse(body(), status=upstream.status_code, content_type=content_type)
     for name in PASSED_ON_HEADERS:
         if name in upstream.headers:
             response[name] = upstream.headers[name]
     response.setdefault("Accept-Ranges", "bytes")
     response["Cache-Control"] = "private, max-age=300"
+    return audio_only(response)
+
+
+def first_bytes(chunks, wanted=16):
+    """The first chunks of a stream, enough of them to hold `wanted` bytes (or all there are)."""
+    head, size = [], 0
+    for chunk in chunks:
+        head.append(chunk)
+        size += len(chunk)
+        if size >= wanted:
+            break
+    return head
+
+
+def audio_type(upstream, head):
+    """The type to serve the host's answer as, or None when it is not audio: told by its first bytes when
+    the answer starts the file; a later part of the file must at least be declared as audio."""
+    from recordings.audio import declared_as_audio, sniff
+
+    declared = upstream.headers.get("Content-Type", "")
+    if not declared_as_audio(declared):
+        return None
+    if upstream.status_code == 200 or upstream.headers.get("Content-Range", "").startswith("bytes 0-"):
+        return sniff(head)
+    media_type = declared.split(";")[0].strip().lower()
+    return media_type if AUDIO_MEDIA_TYPE.match(media_type) else "application/octet-stream"
+
+
+def not_loaded(reason):
+    return audio_only(HttpResponse(f"The recording could not be loaded: {reason}", status=502, content_type="text/plain"))
+
+
+def audio_only(response):
+    for name, value in AUDIO_ONLY_HEADERS.items():
+        response[name] = value
     return response
 
 
@@ -171,8 +231,11 @@ def stored_file_response(request, recording):
                 remaining -= len(chunk)
                 yield chunk
 
+    from recordings.audio import SIGNATURES
+
+    content_type = recording.content_type if recording.content_type in SIGNATURES else "application/octet-stream"
     response = StreamingHttpResponse(body(), status=206 if match and (match.group(1) or match.group(2)) else 200,
-                                     content_type=recording.content_type or "application/octet-stream")
+                                     content_type=content_type)
     response["Content-Length"] = str(last - first + 1)
     response["Accept-Ranges"] = "bytes"
     if response.status_code == 206:

@@ -6,7 +6,6 @@ import os
 import time
 from dataclasses import dataclass, field
 from functools import cache
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -80,7 +79,7 @@ class OpenAICompatibleEngine:
         with open(path, "rb") as audio:
             answer = outbound.request(
                 "POST", f"{base}/v1/audio/transcriptions",
-                allowed_hosts=[urlsplit(base).hostname],  # the operator configured this server: trusted
+                allowed_hosts=[outbound.parse(base).host],  # the operator configured this server: trusted
                 timeout=settings.TRANSCRIPTION_API_TIMEOUT, max_bytes=5 * 1024 * 1024,
                 headers={"Authorization": f"Bearer {settings.TRANSCRIPTION_API_KEY}"} if settings.TRANSCRIPTION_API_KEY else {},
                 files={"file": (os.path.basename(path), audio)},

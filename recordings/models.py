@@ -59,6 +59,17 @@ class Recording(models.Model):
         self.save()
         self.dialog.note(f"recording-refused:{self.source_url[:100]}", f"The recording was refused: {error}")
 
+    @classmethod
+    def transcription_obstacle(cls, dialog):
+        """Why the transcription the dialog awaits cannot happen (its recording was refused or never came
+        down), or "" while it still can. An administrator's retry of the download lifts it."""
+        if not dialog.awaiting_transcription or dialog.transcript:
+            return ""
+        recording = cls.objects.filter(dialog=dialog).first()
+        if recording is not None and recording.state == cls.State.FAILED:
+            return f"the recording could not be used ({recording.last_error or 'its download failed'})"
+        return ""
+
     def retry_now(self):
         self.state, self.attempts, self.last_error, self.next_attempt_at = self.State.PENDING, 0, "", timezone.now()
         self.save()

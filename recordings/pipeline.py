@@ -88,6 +88,20 @@ def replace_recording(dialog):
     return recording
 
 
+def start_transcription_if_awaited(dialog_id):
+    """After the download's commit: queue the transcription if the dialog awaits one now. Read fresh, not
+    from the dialog the task loaded before its download: enrichment may have committed in between, and
+    its own after-commit check saw the recording still pending. Whichever of the two commits second sees
+    both changes, so one of them queues it (a task queued twice transcribes once: it claims the dialog)."""
+    from dialogs.models import Dialog
+
+    def start():
+        if Dialog.objects.filter(pk=dialog_id, awaiting_transcription=True).exists():
+            queue("recordings.tasks.transcribe_dialog", dialog_id)
+
+    transaction.on_commit(start)
+
+
 def queue(function, *args):
     from django_q.tasks import async_task
 

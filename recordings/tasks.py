@@ -14,7 +14,7 @@ from connective import outbound
 from .audio import EXTENSIONS, declared_as_audio, sniff
 from .engines import current_engine
 from .models import Recording, Transcript
-from .pipeline import queue
+from .pipeline import start_transcription_if_awaited
 
 
 def download_recording(recording_id):
@@ -24,9 +24,9 @@ def download_recording(recording_id):
     try:
         with outbound.stream("GET", recording.source_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
                              timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
-                             **recording.dialog.channel.recording_request_options()) as response:
+                             **recording.dialog.channel.recording_request_options(recording.source_url)) as response:
             if response.status_code != 200:
-                recording.schedule_retry(f"its host answered HTTP {response.status_code}")
+                recording.schedule_retry(f"its host answered HTTP {response.status_code}{credential_hint(recording, response)}")
                 return "retry later"
             problem = store(recording, response)
     except outbound.OutboundError as exc:
@@ -38,9 +38,17 @@ def download_recording(recording_id):
     if problem:
         recording.refuse(problem)
         return "refused"
-    if recording.dialog.awaiting_transcription:
-        queue("recordings.tasks.transcribe_dialog", recording.dialog_id)
+    start_transcription_if_awaited(recording.dialog_id)
     return "downloaded"
+
+
+def credential_hint(recording, response):
+    """Why a host that wants credentials did not get them, when that is the likely reason."""
+    channel = recording.dialog.channel
+    auth = channel.mapping.recordings.get("auth") or {"type": "none"}
+    if response.status_code in (401, 403) and auth["type"] != "none" and not channel.recording_request_options(recording.source_url):
+        return " (the recording credential is sent only to the hosts in recordings.auth.hosts, and this one is not listed)"
+    return ""
 
 
 def store(recording, response):
@@ -137,7 +145,7 @@ def audio_file(recording):
         else:
             with outbound.stream("GET", recording.source_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
                                  timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
-                                 **recording.dialog.channel.recording_request_options()) as response:
+                                 **recording.dialog.channel.recording_request_options(recording.source_url)) as response:
                 if response.status_code != 200:
                     raise outbound.OutboundError(f"the recording's host answered HTTP {response.status_code}")
                 size = 0

@@ -50,6 +50,8 @@ class TestHTTPServer:
     def __init__(self):
         self.routes = {}
         self.requests = []
+        self.connections = 0  # TCP connections accepted, even those that never made a request (TLS, junk)
+        self.gates = {}  # path -> threading.Event the answer waits for (a test's way to hold a request)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,6 +59,10 @@ class TestHTTPServer:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                server.connections += 1
+                super().setup()
 
             def handle_any(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -71,6 +77,8 @@ class TestHTTPServer:
                         status, payload = served_range(self.headers.get("Range"), payload, headers, status)
                 if delay:
                     time.sleep(delay)
+                if gate := server.gates.get(self.path.split("?")[0]):
+                    gate.wait(30)
                 try:
                     self.send_response(status)
                     for name, value in headers.items():

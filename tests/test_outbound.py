@@ -1,11 +1,16 @@
 """Outbound HTTP: timeouts, retries, size caps, and the refusal of private addresses."""
 
+import ipaddress
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connective import outbound
 from connective.outbound import OutboundError, RefusedAddress, is_public
 
 from .http_server import TestHTTPServer
+from .url_tricks import ALLOWED, trick_url_strategy, trick_urls
 
 LOCAL = ["127.0.0.1"]
 
@@ -14,7 +19,8 @@ LOCAL = ["127.0.0.1"]
     "address",
     ["10.0.0.1", "192.168.1.1", "172.16.0.1", "127.0.0.1", "0.0.0.0", "169.254.169.254", "100.64.0.1", "224.0.0.1",
      "255.255.255.255", "192.0.2.1", "198.51.100.1", "203.0.113.1", "240.0.0.1", "198.18.0.1", "::1", "::ffff:127.0.0.1",
-     "fc00::1", "fe80::1", "64:ff9b::a00:1", "2002:7f00:1::", "ff02::1"],
+     "fc00::1", "fe80::1", "64:ff9b::a00:1", "2002:7f00:1::", "ff02::1", "::7f00:1", "::ffff:0:7f00:1", "fec0::1",
+     "feff:ffff::1", "64:ff9b:1::1", "64:ff9b:1:ffff::8.8.8.8", "::808:808", "::ffff:0:808:808", "2001::1", "::"],
 )
 def test_non_public_addresses_are_refused(address):
     assert not is_public(address)
@@ -118,3 +124,124 @@ def test_credentials_do_not_follow_a_redirect_to_another_host(http_server):
         assert http_server.requests[-1].headers["Authorization"] == "Bearer rec-secret", "same origin keeps them"
     finally:
         other.stop()
+
+
+def embedded_forms(v4):
+    """The IPv6 addresses that carry an IPv4 address: mapped, compatible, translated, NAT64, 6to4."""
+    n = int(ipaddress.IPv4Address(v4))
+    return {
+        "mapped": ipaddress.IPv6Address((0xFFFF << 32) | n),
+        "compatible": ipaddress.IPv6Address(n),
+        "translated": ipaddress.IPv6Address((0xFFFF << 48) | n),
+        "nat64": ipaddress.IPv6Address((0x64FF9B << 96) | n),
+        "local_nat64": ipaddress.IPv6Address((0x64FF9B0001 << 80) | n),
+        "6to4": ipaddress.IPv6Address((0x2002 << 112) | (n << 80)),
+    }
+
+
+non_public_v4 = st.sampled_from(["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                                 "100.64.0.0/10", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"]).flatmap(
+    lambda net: st.integers(0, ipaddress.ip_network(net).num_addresses - 1).map(
+        lambda i, net=net: str(ipaddress.ip_network(net)[i])))
+
+
+@settings(max_examples=300)
+@given(non_public_v4, st.sampled_from(["mapped", "compatible", "translated", "nat64", "local_nat64", "6to4"]))
+def test_a_private_ipv4_address_is_refused_in_every_ipv6_disguise(v4, form):
+    assert not is_public(v4)
+    assert not is_public(str(embedded_forms(v4)[form]))
+
+
+@given(st.sampled_from(["8.8.8.8", "1.1.1.1", "9.9.9.9", "151.101.1.1"]), st.sampled_from(["compatible", "translated", "local_nat64"]))
+def test_deprecated_or_local_ipv4_carrying_ipv6_forms_are_refused_even_for_public_addresses(v4, form):
+    assert not is_public(str(embedded_forms(v4)[form]))
+
+
+@given(st.integers(0, 2**118 - 1))
+def test_site_local_ipv6_is_refused(offset):
+    assert not is_public(str(ipaddress.IPv6Address((0xFEC0 << 112) | offset)))
+
+
+def test_a_backslash_before_the_at_sign_cannot_smuggle_a_local_address_past_the_allow_list(http_server):
+    http_server.route("GET", "/x", body="internal")
+
+    with pytest.raises(RefusedAddress):
+        outbound.request("GET", f"http://127.0.0.1:{http_server.port}\\@{ALLOWED}/x", allowed_hosts=[ALLOWED])
+
+    assert http_server.connections == 0
+
+
+@pytest.mark.parametrize("url", ["http://user:pw@127.0.0.1:{port}/x", "http://127.0.0.1@127.0.0.1:{port}/x"])
+def test_credentials_in_the_url_are_refused_even_for_an_allowed_host(http_server, url):
+    http_server.route("GET", "/x", body="ok")
+
+    with pytest.raises(RefusedAddress, match="user name or password"):
+        outbound.request("GET", url.format(port=http_server.port), allowed_hosts=LOCAL)
+
+    assert http_server.connections == 0
+
+
+def test_every_trick_url_is_refused_before_anything_reaches_the_server(http_server):
+    http_server.route("GET", "/x", body="internal")
+    for url in trick_urls(http_server.port):
+        with pytest.raises(OutboundError):
+            outbound.request("GET", url, allowed_hosts=[ALLOWED], timeout=1)
+    assert http_server.connections == 0
+
+
+@pytest.fixture(scope="module")
+def counting_server():
+    server = TestHTTPServer()
+    server.route("GET", "/x", body="internal")
+    yield server
+    server.stop()
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_generated_trick_urls_never_reach_a_local_server(counting_server, data):
+    url = data.draw(trick_url_strategy(counting_server.port))
+    with pytest.raises(OutboundError):
+        outbound.request("GET", url, allowed_hosts=[ALLOWED], timeout=1)
+    assert counting_server.connections == 0, url
+
+
+def test_an_allow_list_entry_with_a_port_allows_only_that_port(http_server):
+    other = TestHTTPServer()
+    try:
+        http_server.route("GET", "/x", body="ok")
+        other.route("GET", "/x", body="other")
+        only_first = [f"127.0.0.1:{http_server.port}"]
+
+        assert outbound.request("GET", http_server.url("/x"), allowed_hosts=only_first).text == "ok"
+        with pytest.raises(RefusedAddress):
+            outbound.request("GET", other.url("/x"), allowed_hosts=only_first)
+        assert other.connections == 0
+        assert outbound.request("GET", other.url("/x"), allowed_hosts=["127.0.0.1"]).text == "other", "no port: any port"
+    finally:
+        other.stop()
+
+
+@pytest.mark.parametrize("location", ["http://127.0.0.1:{port}/x", "http://2130706433:{port}/x", "http://[::ffff:127.0.0.1]:{port}/x",
+                                      "http://127.0.0.1:{port}\\@127.0.0.1:{first}/x", "file:///etc/passwd",
+                                      "http://u:p@127.0.0.1:{first}/x"])
+def test_a_redirect_to_a_trick_or_an_unlisted_port_is_refused(http_server, location):
+    other = TestHTTPServer()
+    try:
+        other.route("GET", "/x", body="internal")
+        http_server.route("GET", "/jump", status=302, headers={"Location": location.format(port=other.port, first=http_server.port)})
+
+        with pytest.raises(RefusedAddress):
+            outbound.request("GET", http_server.url("/jump"), allowed_hosts=[f"127.0.0.1:{http_server.port}"])
+
+        assert other.connections == 0 and [r.path for r in http_server.requests] == ["/jump"]
+    finally:
+        other.stop()
+
+
+def test_an_allowed_host_is_connected_to_the_address_that_was_checked(http_server):
+    http_server.route("GET", "/x", body="ok")
+
+    answer = outbound.request("GET", f"http://LOCALHOST:{http_server.port}/x", allowed_hosts=["localhost"])
+
+    assert answer.text == "ok" and http_server.requests[0].headers["Host"] == f"localhost:{http_server.port}"

@@ -8,8 +8,11 @@ from django.utils import timezone
 from dialogs.models import Dialog
 from recordings.models import Recording
 
+from recordings.tasks import download_recording
+
 from .audio_helpers import spoken
 from .conftest import fixture, post_event, process_all, run_queued_tasks
+from .http_server import TestHTTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -139,7 +142,7 @@ def test_with_recordings_off_the_fields_are_ignored(client, make_channel):
 def test_a_recording_host_that_needs_credentials_gets_them_and_the_secret_stays_hidden(client, admin_client, downloading, http_server, tmp_path):
     import base64
 
-    downloading.advanced_config["recordings"]["auth"] = {"type": "basic", "username": "pbx-user"}
+    downloading.advanced_config["recordings"]["auth"] = {"type": "basic", "username": "pbx-user", "hosts": ["127.0.0.1"]}
     downloading.set_recording_secret("rec-secret-789")
     downloading.save()
     http_server.route("GET", "/private.wav", body=spoken("Private.", tmp_path, "private").read_bytes(), headers={"Content-Type": "audio/wav"})
@@ -152,3 +155,107 @@ def test_a_recording_host_that_needs_credentials_gets_them_and_the_secret_stays_
     page = admin_client.get(f"/admin/channels_app/telephonychannel/{downloading.pk}/change/").content.decode()
     assert "rec-secret-789" not in page and "Recording host secret" in page
     assert "rec-secret-789" not in downloading.recording_secret_encrypted
+
+
+@pytest.fixture
+def two_hosts(http_server):
+    """The recording host the administrator listed for the credential, and another one."""
+    other = TestHTTPServer()
+    yield http_server, other
+    other.stop()
+
+
+def with_bearer_for(channel, host):
+    channel.advanced_config["recordings"]["auth"] = {"type": "bearer", "hosts": [host]}
+    channel.set_recording_secret("rec-secret-789")
+    channel.save()
+
+
+def credentials_seen(server):
+    return [r for r in server.requests if "rec-secret-789" in str(r.headers)]
+
+
+def test_the_download_sends_the_credential_only_to_the_listed_host(client, downloading, two_hosts, tmp_path):
+    listed, unlisted = two_hosts
+    with_bearer_for(downloading, f"127.0.0.1:{listed.port}")
+    audio = spoken("Hello.", tmp_path, "hello").read_bytes()
+    for server in two_hosts:
+        server.route("GET", "/rec.wav", body=audio, headers={"Content-Type": "audio/wav"})
+
+    recording = call_with_recording(client, downloading, unlisted.url("/rec.wav"))
+
+    assert recording.state == "ready", "an unlisted host is called, without the credential"
+    assert len(unlisted.requests) == 1 and credentials_seen(unlisted) == []
+    Recording.objects.all().delete()
+    Dialog.objects.all().delete()
+    assert call_with_recording(client, downloading, listed.url("/rec.wav")).state == "ready"
+    assert listed.requests[0].headers["Authorization"] == "Bearer rec-secret-789"
+
+
+def test_an_unlisted_host_that_wants_the_credential_says_why_it_did_not_get_it(client, downloading, two_hosts):
+    listed, unlisted = two_hosts
+    with_bearer_for(downloading, f"127.0.0.1:{listed.port}")
+    unlisted.route("GET", "/rec.wav", status=401)
+
+    recording = call_with_recording(client, downloading, unlisted.url("/rec.wav"))
+
+    assert "HTTP 401" in recording.last_error and "recordings.auth.hosts" in recording.last_error
+    assert credentials_seen(unlisted) == []
+
+
+def test_the_proxy_sends_the_credential_only_to_the_listed_host(client, make_channel, two_hosts, settings, django_user_model):
+    from .panel_helpers import make_dialog, wav_tone
+
+    settings.RECORDINGS_ALLOWED_HOSTS = ["127.0.0.1"]
+    listed, unlisted = two_hosts
+    channel = make_channel("generic")
+    with_bearer_for(channel, f"127.0.0.1:{listed.port}")
+    for server in two_hosts:
+        server.route("GET", "/rec.wav", body=wav_tone(seconds=1), headers={"Content-Type": "audio/wav"})
+    staff = django_user_model.objects.create_user("root", "root@example.com", "pw-root-123", is_staff=True)
+    client.force_login(staff)
+
+    for n, server in enumerate(two_hosts):
+        dialog = make_dialog(channel, f"c-{n}", recording_url=server.url("/rec.wav"))
+        assert client.get(f"/panel/dialogs/{dialog.pk}/recording/").status_code == 200
+
+    assert listed.requests[0].headers["Authorization"] == "Bearer rec-secret-789"
+    assert len(unlisted.requests) == 1 and credentials_seen(unlisted) == []
+
+
+def test_a_trick_url_naming_the_listed_host_never_gets_the_credential_anywhere(client, downloading, two_hosts):
+    listed, unlisted = two_hosts
+    with_bearer_for(downloading, f"127.0.0.1:{listed.port}")
+
+    recording = call_with_recording(client, downloading, f"http://127.0.0.1:{unlisted.port}\\@127.0.0.1:{listed.port}/rec.wav")
+
+    assert recording.state == "failed"
+    assert listed.connections == 0 and unlisted.connections == 0
+
+
+def test_a_credential_without_hosts_is_refused_when_the_config_is_saved(make_channel):
+    from django.core.exceptions import ValidationError
+
+    channel = make_channel("generic")
+    channel.advanced_config["recordings"]["auth"] = {"type": "bearer"}
+
+    with pytest.raises(ValidationError, match="hosts"):
+        channel.full_clean()
+    channel.advanced_config["recordings"]["auth"] = {"type": "bearer", "hosts": ["127.0.0.1:{port}\\@evil"]}
+    with pytest.raises(ValidationError, match="hosts"):
+        channel.full_clean()
+
+
+def test_trick_recording_urls_never_reach_the_local_server_through_the_download(client, downloading, http_server, settings):
+    from .url_tricks import ALLOWED, trick_urls
+
+    settings.RECORDINGS_ALLOWED_HOSTS = [ALLOWED]
+    post_event(client, downloading, {**fixture("generic_call.json"), "recording_url": "https://rec.example/x.wav"})
+    process_all()
+    recording = Recording.objects.get()
+
+    for url in trick_urls(http_server.port):
+        Recording.objects.filter(pk=recording.pk).update(source_url=url[:2000], state="pending")
+        assert download_recording(recording.pk) == "refused", url
+
+    assert http_server.connections == 0

@@ -78,6 +78,12 @@ class SqsServer:
         self.process.wait(timeout=10)
 
 
+@pytest.fixture(autouse=True)
+def sqs_server_is_allowed(settings):
+    """The moto server runs on 127.0.0.1: an address the consumer refuses unless it is allowed."""
+    settings.SQS_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
 @pytest.fixture(scope="module")
 def sqs_server():
     server = SqsServer()
@@ -237,3 +243,46 @@ def test_the_consumer_command_polls_every_active_sqs_channel(sqs_server, wildix_
     out = StringIO()
     call_command("consume_sqs", "--once", stdout=out)
     assert out.getvalue().strip() == "stored 1 messages"
+
+
+@pytest.mark.django_db
+def test_an_endpoint_url_on_a_local_address_is_refused_unless_allowed_and_says_why(wildix_channel, admin_client, http_server, settings):
+    settings.SQS_ALLOWED_HOSTS = []
+    http_server.route("POST", "/", body="<ErrorResponse><Error><Code>Internal</Code><Message>secret internal page</Message></Error></ErrorResponse>")
+    queue = wildix_channel.sqs_queue
+    queue.endpoint_url = http_server.url("/")
+    queue.save()
+
+    assert sqs.poll(queue, wait_seconds=0) == 0
+
+    assert http_server.connections == 0
+    page = admin_client.get(f"/admin/channels_app/telephonychannel/{wildix_channel.pk}/change/").content.decode()
+    assert "private or local address" in page and "SQS_ALLOWED_HOSTS" in page
+    assert "secret internal page" not in page
+
+
+@pytest.mark.django_db
+def test_an_allow_list_entry_with_another_port_does_not_allow_the_endpoint(wildix_channel, http_server, settings):
+    settings.SQS_ALLOWED_HOSTS = ["127.0.0.1:1"]
+    queue = wildix_channel.sqs_queue
+    queue.endpoint_url = http_server.url("/")
+    queue.save()
+
+    sqs.poll(queue, wait_seconds=0)
+
+    assert http_server.connections == 0
+
+
+@pytest.mark.django_db
+def test_trick_endpoint_urls_never_reach_the_local_server(wildix_channel, http_server, settings):
+    from .url_tricks import ALLOWED, trick_urls
+
+    settings.SQS_ALLOWED_HOSTS = [ALLOWED]
+    queue = wildix_channel.sqs_queue
+    for url in trick_urls(http_server.port):
+        queue.endpoint_url = url
+        assert sqs.poll(queue, wait_seconds=0) == 0, url
+        queue.refresh_from_db()
+        assert queue.last_error, url
+
+    assert http_server.connections == 0

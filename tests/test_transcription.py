@@ -171,3 +171,137 @@ def test_a_provider_transcript_arriving_after_the_call_attaches_to_it_with_its_s
     html = client.get(f"/panel/dialogs/{dialog.pk}/").content.decode()
     assert "<strong>Customer</strong>" in html and "My order has not arrived." in html
     assert json.dumps(transcript.segments)
+
+
+@pytest.fixture
+def enriched_and_downloaded(client, transcribing, http_server, tmp_path, settings):
+    """A call whose enrichment and recording download are both still to run, the transcription server
+    ready; the tests run the two tasks in the order they want."""
+    from actions.enrichment import enrich_dialog  # noqa: F401  (the task the tests run)
+    from recordings.models import Recording
+
+    settings.ACTIONS_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.TRANSCRIPTION_ENGINE = "openai"
+    settings.TRANSCRIPTION_API_URL = http_server.url("")
+    http_server.route("POST", "/v1/audio/transcriptions", json={"text": "Hello there.", "language": "en", "segments": []})
+    http_server.route("POST", "/crm", json={"manager": {"email": "operator@example.com"}})
+    http_server.route("GET", "/call.wav", body=spoken("Hello there.", tmp_path, "hello").read_bytes(), headers={"Content-Type": "audio/wav"})
+    transcribing.enrich_action = Action.objects.create(name="CRM", kind="http", parameters={
+        "method": "POST", "url": http_server.url("/crm"), "retries": 0, "outputs": {"operator_email": "manager.email"}})
+    transcribing.save()
+    post_event(client, transcribing, {**fixture("generic_call.json"), "recording_url": http_server.url("/call.wav")})
+    process_all()
+    clear_queued_tasks()
+    dialog = Dialog.objects.get()
+    assert dialog.enrichment_state == "pending" and Recording.objects.get().state == "pending"
+    return dialog, Recording.objects.get()
+
+
+def clear_queued_tasks():
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()
+
+
+def queued_functions():
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker, functions = get_broker(), []
+    while tasks := broker.dequeue():
+        for ack_id, payload in tasks:
+            functions.append(SignedPackage.loads(payload)["func"])
+            broker.acknowledge(ack_id)
+    return functions
+
+
+def test_enrichment_finishing_during_the_download_still_queues_the_transcription(enriched_and_downloaded, http_server):
+    """The download started before enrichment committed and ends after it: the download queues it."""
+    import threading
+
+    from django.db import connection
+
+    from actions.enrichment import enrich_dialog
+    from recordings.tasks import download_recording
+
+    dialog, recording = enriched_and_downloaded
+    http_server.gates["/call.wav"] = gate = threading.Event()
+    results = []
+
+    def download():
+        try:
+            results.append(download_recording(recording.pk))
+        finally:
+            connection.close()
+
+    downloading = threading.Thread(target=download)
+    downloading.start()
+    wait_for(lambda: any(r.path == "/call.wav" for r in http_server.requests))
+    assert enrich_dialog(dialog.pk) == "success"
+    assert "recordings.tasks.transcribe_dialog" not in queued_functions(), "the recording is not there yet"
+    gate.set()
+    downloading.join(30)
+
+    assert results == ["downloaded"]
+    assert queued_functions() == ["recordings.tasks.transcribe_dialog"], "queued at once, not by the sweep"
+
+
+def test_a_download_finishing_before_enrichment_lets_enrichment_queue_the_transcription(enriched_and_downloaded):
+    from actions.enrichment import enrich_dialog
+    from recordings.tasks import download_recording
+
+    dialog, recording = enriched_and_downloaded
+
+    assert download_recording(recording.pk) == "downloaded"
+    assert queued_functions() == [], "nobody awaits a transcription yet"
+    assert enrich_dialog(dialog.pk) == "success"
+
+    assert queued_functions() == ["recordings.tasks.transcribe_dialog"]
+    transcribe_dialog(dialog.pk)
+    assert Dialog.objects.get().transcript == "Hello there."
+
+
+def wait_for(condition, timeout=10):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("route, reason", [
+    ({"body": "<html>no</html>", "headers": {"Content-Type": "text/html"}}, "its host sent text/html, not audio"),
+    ({"body": b"RIFF" + b"0" * 100, "headers": {"Content-Type": "audio/wav"}}, "the file is not WAV, MP3, OGG/Opus or M4A audio"),
+])
+def test_a_refused_recording_says_on_the_panel_that_no_transcription_will_come_and_why(client, transcribing, http_server, route, reason, django_user_model):
+    http_server.route("GET", "/call.wav", **route)
+    post_event(client, transcribing, {**fixture("generic_call.json"), "recording_url": http_server.url("/call.wav")})
+    process_all()
+    run_queued_tasks()
+    staff = django_user_model.objects.create_user("root", "root@example.com", "pw-root-123", is_staff=True)
+    client.force_login(staff)
+
+    html = client.get(f"/panel/dialogs/{Dialog.objects.get().pk}/").content.decode()
+
+    assert "Transcription is on its way" not in html
+    assert "There will be no transcription" in html and reason in html
+
+
+def test_trick_transcription_server_urls_never_reach_the_local_server(transcribing, http_server, settings, tmp_path):
+    from recordings.engines import OpenAICompatibleEngine
+
+    from .url_tricks import trick_urls
+
+    settings.TRANSCRIPTION_ENGINE = "openai"
+    audio = spoken("Hello.", tmp_path, "hello")
+    # The configured server's host is trusted (the operator named it), so the tricks are those that read
+    # as one host and would connect to another, and the schemes that are not http(s).
+    tricks = [url for url in trick_urls(http_server.port) if "#@" not in url and "?@" not in url and (
+        "@" in url or "\\" in url or url != url.strip() or "\t" in url or not url.lower().startswith("http://"))]
+    assert len(tricks) > 100
+    for url in tricks:
+        settings.TRANSCRIPTION_API_URL = url.removesuffix("/x")
+        with pytest.raises(Exception):
+            OpenAICompatibleEngine().transcribe(str(audio))
+    assert http_server.connections == 0
