@@ -78,9 +78,7 @@ class Stage:
         DELETEs, which load nothing)."""
         cache.clear()
         guard.channels.entries.clear()
-        with transaction.atomic(), connection.cursor() as cursor:
-            for model in produced_models():
-                cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
+        clear_what_the_pipeline_made()
 
     def deliver(self, slug, body, content_type, delivery):
         channel = self.channels[slug]
@@ -113,6 +111,12 @@ def setera_event(number, call_id):
 
     event = {**fixture("setera_incoming.json")[number], "call_id": call_id}
     return json.dumps(event).encode(), "application/json"
+
+
+def clear_what_the_pipeline_made():
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in produced_models():
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def produced_models():
