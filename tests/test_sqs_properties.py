@@ -18,7 +18,7 @@ from dialogs.models import Dialog
 
 from .hostile_payloads import BINOTEL, GENERIC, hostile_deliveries
 from .test_pipeline_properties import (
-    EXPECTED, GAVE_A_REASON, MAX_ATTEMPTS, MERGED, PENDING, clear_what_the_pipeline_made, describe, work_until_settled,
+    EXPECTED, MAX_ATTEMPTS, MERGED, PENDING, clear_what_the_pipeline_made, describe, ended_well, work_until_settled,
 )
 from .test_sqs_transport import sqs_server  # noqa: F401 (the moto server, one per module)
 
@@ -91,7 +91,7 @@ def breaches_after_consuming(stage, ordinary_ids):
             breaches += [f"{label} ended {state} {error[:200]!r}" for state, error in ended if state not in MERGED]
         else:
             breaches += [f"{label} ({description}) ended {state} {error[:200]!r}" for state, error in ended
-                         if not (state in MERGED or (state in GAVE_A_REASON and error.strip()))]
+                         if not ended_well(state, error)]
     if RawEvent.objects.filter(state__in=PENDING).exists():
         breaches.append("an event is still waiting after the worker drained")
     for slug, call_id in ordinary_ids:
