@@ -1,5 +1,7 @@
 -- wrk script: the realistic mix of provider traffic, or one fixed request for the reference views.
--- Environment: MODE=mix|fixed, SETERA_PATH, PHONON_PATH, FORM_PATH (with ?token=), FIXED_PATH, DELAY_MS.
+-- Environment: MODE=mix|fixed, SETERA_PATH, PHONON_PATH, FORM_PATH (with ?token=), FIXED_PATH, DELAY_MS,
+-- ACK_FILE (mix: where done() writes each call sent with its number of events, and the event id of each
+-- delivery answered 2xx, for the "every acknowledged call exactly one dialog" check).
 local threads = {}
 local mode = os.getenv("MODE") or "mix"
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
@@ -11,6 +13,7 @@ end
 
 function init(args)
   counter, calls, duplicates, queue, last = 0, 0, 0, {}, nil
+  generated, acknowledged = {}, {}  -- "call-id events" lines; event ids of the deliveries answered 2xx
   math.randomseed(tid * 7919 + os.time())
 end
 
@@ -41,6 +44,7 @@ local function next_call()
   counter = counter + 1
   local cid = string.format("%s-%d-%d", os.getenv("RUN") or "run", tid, counter)
   local pick = math.random()
+  table.insert(generated, string.format("%s %d", cid, pick < 0.6 and 3 or 1))
   if pick < 0.6 then
     local events = {setera(cid, 1, "EARLY"), setera(cid, 2, "CONFIRMED"), setera(cid, 3, "TERMINATED")}
     if math.random() < 0.2 then events = {events[1], events[3], events[2]} end
@@ -67,16 +71,32 @@ function request()
   return last
 end
 
+if mode == "mix" then  -- defined only here: wrk parses responses only when a script wants them
+  function response(status, headers, body)
+    if status >= 200 and status < 300 then
+      local event_id = body and string.match(body, '"event_id": *(%d+)')
+      if event_id then table.insert(acknowledged, event_id) end
+    end
+  end
+end
+
 function delay()
   return delay_ms
 end
 
 function done(summary, latency, requests)
   local total_calls, total_duplicates = 0, 0
+  local ack_file = os.getenv("ACK_FILE")
+  local out = ack_file and mode == "mix" and io.open(ack_file, "w")
   for _, thread in ipairs(threads) do
     total_calls = total_calls + (thread:get("calls") or 0)
     total_duplicates = total_duplicates + (thread:get("duplicates") or 0)
+    if out then
+      for _, line in ipairs(thread:get("generated") or {}) do out:write("call ", line, "\n") end
+      for _, event_id in ipairs(thread:get("acknowledged") or {}) do out:write("event ", event_id, "\n") end
+    end
   end
+  if out then out:close() end
   io.write(string.format("RESULT requests=%d seconds=%.3f errors=%d p50_ms=%.2f p99_ms=%.2f calls=%d duplicates=%d\n",
     summary.requests, summary.duration / 1e6,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
