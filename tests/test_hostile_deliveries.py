@@ -22,7 +22,7 @@ from dialogs.models import CallEvent, Dialog
 
 from .conftest import fixture, post_event, process_all, webhook_path
 from .test_sqs_transport import SAMPLES as SQS_SAMPLES
-from .test_sqs_transport import sqs_server, wildix_channel  # noqa: F401 (fixtures)
+from .test_sqs_transport import sqs_server, sqs_server_is_allowed, wildix_channel  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 

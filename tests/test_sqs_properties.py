@@ -20,7 +20,7 @@ from .hostile_payloads import BINOTEL, GENERIC, hostile_deliveries
 from .test_pipeline_properties import (
     EXPECTED, MAX_ATTEMPTS, MERGED, PENDING, clear_what_the_pipeline_made, describe, ended_well, work_until_settled,
 )
-from .test_sqs_transport import sqs_server  # noqa: F401 (the moto server, one per module)
+from .test_sqs_transport import sqs_server, sqs_server_is_allowed  # noqa: F401 (the moto server, allowed; one per module)
 
 ROUNDS = 8  # consumer runs; a message whose run crashed comes back after its visibility timeout (1 s)
 
