@@ -98,7 +98,7 @@ def main():
     finally:
         stop(server)
     runs.update({"calm_alone": calm_alone, "sustained": sustained, "calm": calm, "busy": busy})
-    report(runs, started, ingest_end, drained, options)
+    return 0 if report(runs, started, ingest_end, drained, options) else 1
 
 
 def parse_arguments():
@@ -315,6 +315,7 @@ def report(runs, started, ingest_end, drained, options):
           f"every acknowledged call exactly one dialog: {verdict}")
     print(f"complete: {complete.count()} (a call cut off by the end of a run, with only its first events sent, "
           "waits for the sweep)")
+    return verdict == "yes"
 
 
 def _aware(timestamp):
@@ -324,4 +325,4 @@ def _aware(timestamp):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

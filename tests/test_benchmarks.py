@@ -39,6 +39,15 @@ def test_the_worker_benchmark_drains_its_backlog_into_one_dialog_per_call():
     assert "events/s" in output and "every call exactly one complete dialog: yes" in output
 
 
+@pytest.mark.django_db
+def test_the_ingest_benchmark_runs_its_rounds_and_every_acknowledged_call_is_one_dialog():
+    output = run_bench("ingest.py", "--seconds", "1", "--rounds", "1", "--connections", "4", "--threads", "1",
+                       "--web-workers", "1", "--event-workers", "1", "--sustained-rate", "50",
+                       env={"BENCH_DATABASE_URL": postgres_url("connective_ingest_smoke")})
+    assert "webhook / one-INSERT view" in output
+    assert "every acknowledged call exactly one dialog: yes" in output
+
+
 def test_the_parse_benchmark_compares_two_versions():
     output = run_bench("parse.py", "--against", str(PROJECT_DIR / "channels_app" / "parsing.py"),
                        "--rounds", "2", "--number", "10")
