@@ -216,13 +216,25 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
             channel.forget_previous_secret()
         if form.cleaned_data.get("recording_secret"):
             channel.set_recording_secret(form.cleaned_data["recording_secret"])
-        slug = form.cleaned_data.get("preset")
-        if slug:
-            preset = presets.load(slug)
-            channel.advanced_config = preset["advanced_config"]
-            channel.data_format = preset["data_format"]
-            channel.default_country_code = form.cleaned_data.get("default_country_code") or preset["default_country_code"]
+        if slug := form.cleaned_data.get("preset"):
+            self.apply_preset(request, channel, form, slug)
         super().save_model(request, channel, form, change)
+
+    def apply_preset(self, request, channel, form, slug):
+        """Fill the channel from the chosen preset, never over an edit. The page's script fills the form from
+        the preset as soon as it is chosen, so a posted Advanced Config that differs both from what the form
+        showed (the admin posts that back as initial-advanced_config: the field's default is callable) and from
+        the preset's is the administrator's edit, and it stands."""
+        preset = presets.load(slug)
+        edited = set(form.changed_data)
+        if "advanced_config" in edited and form.cleaned_data["advanced_config"] != preset["advanced_config"]:
+            messages.warning(request, f"Advanced Config was saved as you edited it: the preset {preset['name']} was "
+                             "not applied over your edit.")
+            return
+        channel.advanced_config = preset["advanced_config"]
+        if "data_format" not in edited:
+            channel.data_format = preset["data_format"]
+        channel.default_country_code = form.cleaned_data.get("default_country_code") or preset["default_country_code"]
 
     def get_urls(self):
         own = [
