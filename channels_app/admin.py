@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from connective.admin_inputs import SaneQueryMixin
 from connective.widgets import PrettyJSONWidget
 
 from . import authentication, presets
@@ -33,7 +34,7 @@ class TelephonyChannelInline(admin.TabularInline):
 
 
 @admin.register(Bot)
-class BotAdmin(admin.ModelAdmin):
+class BotAdmin(SaneQueryMixin, admin.ModelAdmin):
     list_display = ["name", "channel_count", "created_at"]
     filter_horizontal = ["members"]
     inlines = [TelephonyChannelInline]
@@ -127,7 +128,7 @@ def secrets_in_force(channel):
 
 
 @admin.register(TelephonyChannel)
-class TelephonyChannelAdmin(admin.ModelAdmin):
+class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
     form = TelephonyChannelForm
     list_display = ["name", "bot", "is_active", "transport", "data_format", "last_event"]
     list_filter = ["bot", "is_active", "transport"]
@@ -293,7 +294,7 @@ def copyable(element_id, value):
 
 
 @admin.register(RawEvent)
-class RawEventAdmin(admin.ModelAdmin):
+class RawEventAdmin(SaneQueryMixin, admin.ModelAdmin):
     list_display = ["id", "received_at", "channel", "size", "state", "short_error"]
     list_filter = ["state", "channel", "is_test"]
     list_select_related = ["channel"]

@@ -165,3 +165,18 @@ def test_the_channel_list_costs_the_same_queries_for_one_channel_or_many(admin_c
 
     assert html.count("field-last_event") == 8
     assert "—" not in html.split("field-last_event", 1)[1][:200], "each row shows its last event's time"
+
+
+@pytest.mark.parametrize("path, query", [
+    ("/admin/dialogs/dialog/", "status__exact=%00"),
+    ("/admin/dialogs/dialog/", "direction__exact=a%00"),
+    ("/admin/dialogs/dialog/", "enrichment_state__exact=%00"),
+    ("/admin/channels_app/rawevent/", "state__exact=%00"),
+    ("/admin/channels_app/rawevent/", "q=%00"),
+])
+@pytest.mark.django_db
+def test_an_admin_list_answers_a_filter_value_with_a_nul(admin_client, generic, path, query):
+    response = admin_client.get(f"{path}?{query}", follow=True)
+
+    assert response.status_code == 200
+    assert response.redirect_chain == [(f"{path}?e=1", 302)]
