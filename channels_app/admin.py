@@ -16,13 +16,19 @@ from connective.widgets import PrettyJSONWidget
 
 from . import authentication, presets
 from .countries import country_code_choices
-from .inspection import masked, masked_body_text, masked_payloads, preview, suggest_mapping
+from .inspection import (
+    masked,
+    masked_body_text,
+    masked_payloads,
+    preview,
+    suggest_mapping,
+)
 from .models import Bot, RawEvent, SqsQueue, TelephonyChannel
 from .parsing import BodyError
+from .test_button import run_test
 
 # What staff who may only view a channel see instead of the fields that carry its webhook token.
 MASKED_FOR_VIEWERS = {"webhook": "masked_webhook", "token_display": "masked_token"}
-from .test_button import run_test
 
 
 class TelephonyChannelInline(admin.TabularInline):

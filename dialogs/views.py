@@ -13,7 +13,15 @@ from django.views.decorators.http import require_GET
 from connective import outbound
 
 from .calls import CANONICAL_STATUSES
-from .filters import apply_filters, cursor_of, filter_problems, newer_than, page, usable, visible_channels
+from .filters import (
+    apply_filters,
+    cursor_of,
+    filter_problems,
+    newer_than,
+    page,
+    usable,
+    visible_channels,
+)
 from .models import Dialog, Topic
 
 RANGE = re.compile(r"^bytes=\d*-\d*$")
