@@ -4,19 +4,31 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from connective.admin_inputs import SaneQueryMixin
 from connective.widgets import PrettyJSONWidget
 
 from . import authentication, presets
 from .countries import country_code_choices
-from .inspection import preview, suggest_mapping
+from .inspection import (
+    masked,
+    masked_body_text,
+    masked_payloads,
+    preview,
+    suggest_mapping,
+)
 from .models import Bot, RawEvent, SqsQueue, TelephonyChannel
 from .parsing import BodyError
 from .test_button import run_test
+
+# What staff who may only view a channel see instead of the fields that carry its webhook token.
+MASKED_FOR_VIEWERS = {"webhook": "masked_webhook", "token_display": "masked_token"}
 
 
 class TelephonyChannelInline(admin.TabularInline):
@@ -28,7 +40,7 @@ class TelephonyChannelInline(admin.TabularInline):
 
 
 @admin.register(Bot)
-class BotAdmin(admin.ModelAdmin):
+class BotAdmin(SaneQueryMixin, admin.ModelAdmin):
     list_display = ["name", "channel_count", "created_at"]
     filter_horizontal = ["members"]
     inlines = [TelephonyChannelInline]
@@ -122,12 +134,12 @@ def secrets_in_force(channel):
 
 
 @admin.register(TelephonyChannel)
-class TelephonyChannelAdmin(admin.ModelAdmin):
+class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
     form = TelephonyChannelForm
     list_display = ["name", "bot", "is_active", "transport", "data_format", "last_event"]
     list_filter = ["bot", "is_active", "transport"]
     search_fields = ["name", "bot__name"]
-    readonly_fields = ["status_panel", "webhook", "token_display", "default_operator"]
+    readonly_fields = ["status_panel", "webhook", "token_display", "masked_webhook", "masked_token", "default_operator"]
     inlines = [SqsQueueInline]
     fieldsets = [
         (None, {"fields": ["bot", "name", "is_active", "status_panel"]}),
@@ -143,14 +155,23 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
         return self.readonly_fields if obj else ["default_operator"]
 
     def get_fieldsets(self, request, obj=None):
-        if obj:
-            return self.fieldsets
-        return [(title, {"fields": [f for f in options["fields"] if f not in ("status_panel", "webhook", "token_display")]})
+        if obj is None:
+            left_out = {"status_panel", "webhook", "token_display"}
+            shown = {}
+        elif self.has_change_permission(request, obj):
+            left_out, shown = set(), {}
+        else:
+            left_out, shown = set(), MASKED_FOR_VIEWERS
+        return [(title, {**options, "fields": [shown.get(f, f) for f in options["fields"] if f not in left_out]})
                 for title, options in self.fieldsets]
 
-    @admin.display(description="Last event")
+    def get_queryset(self, request):
+        last_received = RawEvent.objects.filter(channel=OuterRef("pk")).order_by("-received_at", "-id").values("received_at")[:1]
+        return super().get_queryset(request).annotate(last_event_at=Subquery(last_received))
+
+    @admin.display(description="Last event", ordering="last_event_at")
     def last_event(self, channel):
-        return channel.activity()["last_event_at"] or "—"
+        return channel.last_event_at or "—"
 
     @admin.display(description="Status")
     def status_panel(self, channel):
@@ -171,16 +192,22 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
 
     @admin.display(description="Webhook URL")
     def webhook(self, channel):
-        with_token = f"{channel.webhook_url}?token={channel.token}"
-        return format_html(
-            '{}<br>{}<div class="help">The second form carries the token for providers that can only be given a URL.</div>',
-            copyable("webhook-url", channel.webhook_url), copyable("webhook-url-with-token", with_token))
+        return webhook_instructions(channel, channel.token)
+
+    @admin.display(description="Webhook URL")
+    def masked_webhook(self, channel):
+        return webhook_instructions(channel, masked(channel.token))
 
     @admin.display(description="Webhook token")
     def token_display(self, channel):
         url = reverse("admin:channels_app_telephonychannel_regenerate_token", args=[channel.pk])
         return format_html('{} <a class="button" href="{}" id="regenerate-token">Regenerate token</a>',
                            copyable("webhook-token", channel.token), url)
+
+    @admin.display(description="Webhook token")
+    def masked_token(self, channel):
+        return format_html('<code id="webhook-token">{}</code><div class="help">Only staff who may change the channel '
+                           'see its token.</div>', masked(channel.token))
 
     @admin.display(description="Default operator for 'assign administrator'")
     def default_operator(self, channel):
@@ -196,13 +223,25 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
             channel.forget_previous_secret()
         if form.cleaned_data.get("recording_secret"):
             channel.set_recording_secret(form.cleaned_data["recording_secret"])
-        slug = form.cleaned_data.get("preset")
-        if slug:
-            preset = presets.load(slug)
-            channel.advanced_config = preset["advanced_config"]
-            channel.data_format = preset["data_format"]
-            channel.default_country_code = form.cleaned_data.get("default_country_code") or preset["default_country_code"]
+        if slug := form.cleaned_data.get("preset"):
+            self.apply_preset(request, channel, form, slug)
         super().save_model(request, channel, form, change)
+
+    def apply_preset(self, request, channel, form, slug):
+        """Fill the channel from the chosen preset, never over an edit. The page's script fills the form from
+        the preset as soon as it is chosen, so a posted Advanced Config that differs both from what the form
+        showed (the admin posts that back as initial-advanced_config: the field's default is callable) and from
+        the preset's is the administrator's edit, and it stands."""
+        preset = presets.load(slug)
+        edited = set(form.changed_data)
+        if "advanced_config" in edited and form.cleaned_data["advanced_config"] != preset["advanced_config"]:
+            messages.warning(request, f"Advanced Config was saved as you edited it: the preset {preset['name']} was "
+                             "not applied over your edit.")
+            return
+        channel.advanced_config = preset["advanced_config"]
+        if "data_format" not in edited:
+            channel.data_format = preset["data_format"]
+        channel.default_country_code = form.cleaned_data.get("default_country_code") or preset["default_country_code"]
 
     def get_urls(self):
         own = [
@@ -215,7 +254,7 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
     def regenerate_token_view(self, request, pk):
         channel = get_object_or_404(TelephonyChannel, pk=pk)
         if not self.has_change_permission(request, channel):
-            raise PermissionError
+            raise PermissionDenied
         if request.method == "POST":
             channel.regenerate_token()
             messages.success(request, "A new token was generated: give the provider the new webhook URL or token.")
@@ -241,6 +280,17 @@ class TelephonyChannelAdmin(admin.ModelAdmin):
         return super().render_change_form(request, context, *args, **kwargs)
 
 
+def webhook_instructions(channel, token):
+    """The URL, the header that carries the token (recommended), and the URL with ?token= for providers that
+    can be given nothing but a URL."""
+    return format_html(
+        '{}<br>{}<div class="help">Recommended: send the token in this header (or <code>Authorization: Bearer …</code>).'
+        '</div>{}<div class="help">Only for providers that can be given nothing but a URL: a token in the URL lands in '
+        'access logs (ours, proxies\', the provider\'s).</div>',
+        copyable("webhook-url", channel.webhook_url), copyable("webhook-header", f"X-Webhook-Token: {token}"),
+        copyable("webhook-url-with-token", f"{channel.webhook_url}?token={token}"))
+
+
 def copyable(element_id, value):
     return format_html(
         '<code id="{}" style="user-select: all">{}</code> '
@@ -250,7 +300,7 @@ def copyable(element_id, value):
 
 
 @admin.register(RawEvent)
-class RawEventAdmin(admin.ModelAdmin):
+class RawEventAdmin(SaneQueryMixin, admin.ModelAdmin):
     list_display = ["id", "received_at", "channel", "size", "state", "short_error"]
     list_filter = ["state", "channel", "is_test"]
     list_select_related = ["channel"]
@@ -276,11 +326,7 @@ class RawEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="Body")
     def pretty_body(self, event):
-        try:
-            shown = json.dumps(event.payloads(), indent=2, ensure_ascii=False)
-        except BodyError:
-            shown = bytes(event.body).decode("utf-8", errors="replace")
-        return format_html('<pre id="event-body" style="max-height:40em;overflow:auto">{}</pre>', shown)
+        return format_html('<pre id="event-body" style="max-height:40em;overflow:auto">{}</pre>', masked_body_text(event))
 
     @admin.display(description="Mapping")
     def preview_link(self, event):
@@ -302,8 +348,11 @@ class RawEventAdmin(admin.ModelAdmin):
     def preview_view(self, request, pk):
         """The channel's current Advanced Config applied to a stored event, beside the payload."""
         event = get_object_or_404(RawEvent.objects.select_related("channel"), pk=pk)
+        channel_admin = self.admin_site.get_model_admin(TelephonyChannel)
+        if not (self.has_view_permission(request, event) and channel_admin.has_view_permission(request, event.channel)):
+            raise PermissionDenied
         try:
-            payloads = event.payloads()
+            payloads = masked_payloads(event)
         except BodyError as exc:
             payloads, body_error = [], str(exc)
         else:

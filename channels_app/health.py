@@ -54,12 +54,26 @@ def health(request):
     })
 
 
+def metrics_refusal(request):
+    """Why this request may not read the metrics (they name every tenant's channels), or None."""
+    if settings.METRICS_PUBLIC or has_metrics_token(request) or request.user.is_staff:
+        return None
+    if request.user.is_authenticated:
+        return HttpResponse("metrics are for staff or the metrics token\n", status=403, content_type="text/plain")
+    return HttpResponse("metrics need Authorization: Bearer <METRICS_TOKEN> or a staff login\n", status=401,
+                        content_type="text/plain")
+
+
+def has_metrics_token(request):
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.METRICS_TOKEN
+    return bool(expected) and scheme == "Bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode())
+
+
 @require_GET
 def metrics(request):
-    if settings.METRICS_TOKEN:
-        presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(presented.encode(), settings.METRICS_TOKEN.encode()):
-            return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain")
+    if refused := metrics_refusal(request):
+        return refused
     lines = [
         "# HELP connective_webhook_events_total Webhook deliveries stored, by channel and processing state.",
         "# TYPE connective_webhook_events_total counter",

@@ -1,10 +1,11 @@
 """Helping an administrator fit a mapping to what a provider really sends: a synthetic test payload built
 from the mapping, a preview of a stored event through the mapping, and a suggested mapping."""
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import quote, quote_plus, unquote_plus, urlencode
 
 import phonenumbers
 
@@ -12,6 +13,7 @@ from dialogs.calls import TERMINAL_STATUSES
 
 from .countries import example_number
 from .mapping import CALL_FIELDS, MISSING, MappingError, resolve_path, resolve_source
+from .parsing import BodyError
 
 # --- The Test button's payload ------------------------------------------------------------------------
 
@@ -214,3 +216,85 @@ def suggest_mapping(payload):
     if resolve_path(payload, suggestion.get("call_id", "")) is MISSING:
         suggestion.pop("call_id", None)
     return suggestion
+
+
+# --- A stored body as the admin shows it --------------------------------------------------------------
+# The body-token scheme's secret travels inside the body: the event log and the preview show it masked.
+
+MIN_MASKED_SECRET = 8  # shorter "secrets" would mask ordinary words of every body
+
+
+def masked(secret):
+    """A secret told by its last characters only, as the admin tells every secret."""
+    if secret.startswith("…"):
+        return secret  # masked already
+    return f"…{secret[-4:]}" if len(secret) >= 16 else "…(hidden)"
+
+
+def body_token_path(channel):
+    config = channel.mapping.authentication
+    return config.get("path", "token") if config.get("scheme") == "body_token" else None
+
+
+def secrets_in_bodies(channel):
+    return [secret for secret in channel.signature_secrets() if len(secret) >= MIN_MASKED_SECRET]
+
+
+def masked_payloads(raw_event):
+    """The event's payloads with the body-token field, and any signature secret wherever it stands, masked.
+    Raises BodyError when the body does not parse."""
+    channel = raw_event.channel
+    path, secrets = body_token_path(channel), secrets_in_bodies(channel)
+    payloads = []
+    for payload in raw_event.payloads():
+        if path:
+            mask_at_path(payload, path)
+        payloads.append(mask_strings(payload, secrets))
+    return payloads
+
+
+def masked_body_text(raw_event):
+    """The stored body for the admin to show: pretty JSON of its masked payloads, or, when it does not parse,
+    the raw text with the secrets (and the body-token field's value) masked."""
+    try:
+        return json.dumps(masked_payloads(raw_event), indent=2, ensure_ascii=False)
+    except (BodyError, RecursionError, ValueError):
+        pass
+    channel = raw_event.channel
+    text = bytes(raw_event.body).decode("utf-8", errors="replace")
+    if path := body_token_path(channel):
+        key = re.escape(path.rsplit(".", 1)[-1])
+        text = re.sub(rf'("{key}"\s*:\s*")([^"]*)(")', lambda m: m[1] + masked(m[2]) + m[3], text)
+        text = re.sub(rf"((?:^|[&\]\[]){key}\]?=)([^&]*)", lambda m: m[1] + masked(unquote_plus(m[2])), text)
+    for secret in secrets_in_bodies(channel):
+        for form in {secret, quote_plus(secret), quote(secret, safe="")}:
+            text = text.replace(form, masked(secret))
+    return text
+
+
+def mask_at_path(payload, path):
+    """Mask the value at `path` (read as mapping.resolve_path reads it), in place."""
+    parent, key = payload, path
+    if not (isinstance(payload, dict) and path in payload):
+        *parents, key = path.split(".")
+        for part in parents:
+            parent = resolve_path(parent, part)
+            if parent is MISSING:
+                return
+    if isinstance(parent, dict) and key in parent and parent[key] is not None:
+        parent[key] = masked(str(parent[key]))
+    elif isinstance(parent, list) and key.lstrip("-").isdigit() and key.isascii() and -len(parent) <= int(key) < len(parent):
+        parent[int(key)] = masked(str(parent[int(key)]))
+
+
+def mask_strings(node, secrets):
+    if not secrets:
+        return node
+    if isinstance(node, dict):
+        return {mask_strings(key, secrets): mask_strings(value, secrets) for key, value in node.items()}
+    if isinstance(node, list):
+        return [mask_strings(item, secrets) for item in node]
+    if isinstance(node, str):
+        for secret in secrets:
+            node = node.replace(secret, masked(secret))
+    return node

@@ -41,8 +41,10 @@ WEBHOOK_AUTH_FAILURES_PER_MINUTE = env.int("WEBHOOK_AUTH_FAILURES_PER_MINUTE", d
 CHANNEL_MAX_DELIVERIES_PER_SECOND = env.int("CHANNEL_MAX_DELIVERIES_PER_SECOND", default=5000)
 # The admin and /health/ raise the alarm when an unprocessed event is older than this many seconds.
 EVENT_AGE_ALERT_SECONDS = env.int("EVENT_AGE_ALERT_SECONDS", default=300)
-# When set, /metrics/ needs "Authorization: Bearer <token>".
+# /metrics/ names every tenant's channels: it answers "Authorization: Bearer <METRICS_TOKEN>" or a logged-in
+# staff user, unless METRICS_PUBLIC says it may answer anyone.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 # A call with no terminal event is completed by the sweep after this many seconds of silence.
 CALL_COMPLETION_TIMEOUT = env.int("CALL_COMPLETION_TIMEOUT", default=2 * 60 * 60)
 # A claimed event whose worker died is offered again after this many seconds.

@@ -2,12 +2,13 @@ from django.contrib import admin
 from django.db import models
 
 from actions.admin import EnrichmentRunInline
+from connective.admin_inputs import SaneQueryMixin
 
 from .models import Dialog, FeedMessage, Topic
 
 
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):
+class TopicAdmin(SaneQueryMixin, admin.ModelAdmin):
     list_display = ["alias", "name"]
     search_fields = ["alias", "name"]
 
@@ -21,7 +22,7 @@ class FeedMessageInline(admin.TabularInline):
 
 
 @admin.register(Dialog)
-class DialogAdmin(admin.ModelAdmin):
+class DialogAdmin(SaneQueryMixin, admin.ModelAdmin):
     list_display = ["call_id", "channel", "direction", "status", "caller_number", "callee_number", "duration",
                     "started_at", "operator", "is_test", "completed_at"]
     list_filter = ["is_test", "channel", "direction", "status", "enrichment_state", "operator"]

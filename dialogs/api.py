@@ -1,11 +1,11 @@
 """The dialogs API: the operator panel's data, with the same filters and permissions."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .filters import apply_filters, page, visible_channels
+from .filters import apply_filters, filter_problems, page, visible_channels
 from .models import Dialog, FeedMessage, Topic
 from .views import history, recording_source
 
@@ -84,9 +84,13 @@ FILTER_PARAMETERS = [
 
 
 class DialogList(APIView):
-    @extend_schema(parameters=FILTER_PARAMETERS, responses=DialogSerializer(many=True))
+    @extend_schema(parameters=FILTER_PARAMETERS, responses={
+        200: DialogSerializer(many=True),
+        400: OpenApiResponse(description="{parameter: [why its value cannot be used]}, e.g. a date that does not exist")})
     def get(self, request):
         """The call history, newest first, in pages of 50: follow `next` (a cursor) for the next page."""
+        if problems := filter_problems(request.query_params):
+            raise serializers.ValidationError(problems)
         dialogs = apply_filters(history(request.user), request.query_params, request.user)
         rows, next_cursor = page(dialogs, after=request.query_params.get("after"))
         return Response({"results": DialogSerializer(rows, many=True).data, "next": next_cursor})

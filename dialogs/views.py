@@ -13,7 +13,15 @@ from django.views.decorators.http import require_GET
 from connective import outbound
 
 from .calls import CANONICAL_STATUSES
-from .filters import apply_filters, cursor_of, newer_than, page, visible_channels
+from .filters import (
+    apply_filters,
+    cursor_of,
+    filter_problems,
+    newer_than,
+    page,
+    usable,
+    visible_channels,
+)
 from .models import Dialog, Topic
 
 RANGE = re.compile(r"^bytes=\d*-\d*$")
@@ -43,20 +51,22 @@ def history(user):
 @login_required
 @require_GET
 def dialog_list(request):
-    dialogs = apply_filters(history(request.user), request.GET, request.user)
-    rows, next_cursor = page(dialogs, after=request.GET.get("after"))
-    filters = request.GET.copy()
+    """The call history; a filter whose value cannot be used is ignored, and the page says which."""
+    filters = usable(request.GET)
+    dialogs = apply_filters(history(request.user), filters, request.user)
+    rows, next_cursor = page(dialogs, after=filters.get("after"))
     filters.pop("after", None)
     return render(request, "panel/list.html", {
         "rows": rows,
         "first_cursor": cursor_of(rows[0]) if rows else "",
         "next_cursor": next_cursor,
+        "filter_problems": filter_problems(request.GET).values(),
         "filters": filters,
         "filter_query": filters.urlencode(),
         "channels": visible_channels(request.user),
         "topics": Topic.objects.all(),
         "statuses": CANONICAL_STATUSES,
-        "paged": "after" in request.GET,
+        "paged": bool(request.GET.get("after")),
         "poll_ms": int(settings.PANEL_POLL_SECONDS * 1000),
     })
 
@@ -65,8 +75,8 @@ def dialog_list(request):
 @require_GET
 def new_rows(request):
     """Rows newer than the history's first row, for the list to prepend without a reload."""
-    dialogs = apply_filters(history(request.user), request.GET, request.user)
-    rows = newer_than(dialogs, request.GET.get("newer_than"))
+    filters = usable(request.GET)
+    rows = newer_than(apply_filters(history(request.user), filters, request.user), filters.get("newer_than"))
     response = render(request, "panel/rows.html", {"rows": rows})
     response["X-First-Cursor"] = cursor_of(rows[0]) if rows else ""
     return response

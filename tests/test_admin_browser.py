@@ -79,3 +79,26 @@ def test_an_administrator_sets_up_a_channel_tests_it_and_fixes_a_mapping(live_se
     wait_until(lambda: Dialog.objects.filter(call_id="tvNAazZlEwDZTCO74Pk95Q").exists(), message="the reprocessed call")
     assert Dialog.objects.get(call_id="tvNAazZlEwDZTCO74Pk95Q").status == "answered"
     context.close()
+
+
+def test_an_edit_of_advanced_config_after_choosing_a_preset_is_saved(live_server, browser, django_user_model):
+    django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
+    channel = TelephonyChannel.from_preset(Bot.objects.create(name="Support"), "Main line", "generic")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    log_in(page, live_server, "root", "pw-root-123")
+
+    page.goto(f"{live_server.url}/admin/channels_app/telephonychannel/{channel.pk}/change/")
+    page.select_option("#id_preset", "setera")
+    config = page.input_value("#id_advanced_config")
+    assert '"EARLY": "ringing"' in config, "the preset fills Advanced Config for review"
+    page.fill("#id_advanced_config", config.replace('"EARLY": "ringing"', '"EARLY": "connected"'))
+    page.click("input[name=_continue]")
+    page.wait_for_selector("ul.messagelist")
+
+    channel.refresh_from_db()
+    assert channel.advanced_config["status_mapping"]["EARLY"] == "connected", "the edit is what was saved"
+    assert channel.advanced_config["field_mapping"]["sequence"] == "seq_num", "with the rest of the preset as filled"
+    assert '"EARLY": "connected"' in page.input_value("#id_advanced_config")
+    context.close()

@@ -1,10 +1,11 @@
 """The administrator's channel page, the Test button and the event log."""
 
+import json
 
 import pytest
 
 from channels_app import presets
-from channels_app.models import RawEvent, TelephonyChannel
+from channels_app.models import RawEvent, TelephonyChannel, default_advanced_config
 from dialogs.models import Dialog
 
 from .conftest import fixture, post_event, process_all
@@ -19,13 +20,44 @@ def channel_form(bot, **fields):
 
 @pytest.mark.django_db
 def test_creating_a_channel_from_a_preset_gives_the_providers_working_setup(admin_client, bot):
+    # As a browser without the page's script posts it: Advanced Config as the add form showed it (the admin
+    # posts what it showed in initial-advanced_config too).
+    shown = json.dumps(default_advanced_config())
     response = admin_client.post("/admin/channels_app/telephonychannel/add/", channel_form(
-        bot, preset="twilio", advanced_config='{"field_mapping": {"call_id": "x"}}', default_country_code=""))
+        bot, preset="twilio", advanced_config=shown, default_country_code="", **{"initial-advanced_config": shown}))
 
     assert response.status_code == 302
     channel = TelephonyChannel.objects.get()
     assert channel.data_format == "form" and channel.default_country_code == "+1"
     assert channel.advanced_config["field_mapping"]["call_id"] == "CallSid"
+
+
+@pytest.mark.django_db
+def test_a_preset_is_never_applied_over_an_edit_of_advanced_config(admin_client, bot, generic):
+    # The page's script filled Advanced Config from the preset; the administrator then changed a status.
+    edited = presets.load("setera")["advanced_config"]
+    edited["status_mapping"]["EARLY"] = "connected"
+    form = channel_form(bot, name=generic.name, preset="setera", advanced_config=json.dumps(edited), data_format="json",
+                        **{"initial-advanced_config": json.dumps(generic.advanced_config)})
+
+    response = admin_client.post(f"/admin/channels_app/telephonychannel/{generic.pk}/change/", form, follow=True)
+
+    generic.refresh_from_db()
+    assert generic.advanced_config == edited
+    assert "was not applied over your edit" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_preset_chosen_with_the_config_as_shown_fills_it(admin_client, bot, generic):
+    shown = json.dumps(generic.advanced_config)
+    form = channel_form(bot, name=generic.name, preset="setera", advanced_config=shown, default_country_code="",
+                        **{"initial-advanced_config": shown})
+
+    assert admin_client.post(f"/admin/channels_app/telephonychannel/{generic.pk}/change/", form).status_code == 302
+
+    generic.refresh_from_db()
+    assert generic.advanced_config == presets.load("setera")["advanced_config"]
+    assert generic.default_country_code == "+358"
 
 
 @pytest.mark.django_db

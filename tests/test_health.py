@@ -42,13 +42,13 @@ def test_health_is_503_when_the_database_is_down(client):
     assert response.status_code == 503
 
 
-def test_metrics_count_events_per_channel_and_state(client, generic, settings):
+def test_metrics_count_events_per_channel_and_state(client, admin_client, generic, settings):
     post_event(client, generic, fixture("generic_call.json"))
     post_event(client, generic, fixture("generic_call.json"))
     post_event(client, generic, "{broken")
     process_all()
 
-    text = client.get("/metrics/").content.decode()
+    text = admin_client.get("/metrics/").content.decode()
 
     labels = f'channel="{generic.pk}",channel_name="{generic.name}"'
     assert f'connective_webhook_events_total{{{labels},state="processed"}} 1' in text
@@ -61,3 +61,35 @@ def test_metrics_can_require_a_token(client, settings):
     settings.METRICS_TOKEN = "m-secret"
     assert client.get("/metrics/").status_code == 401
     assert client.get("/metrics/", headers={"Authorization": "Bearer m-secret"}).status_code == 200
+    assert client.get("/metrics/", headers={"Authorization": "Bearer m-secreT"}).status_code == 401
+
+
+@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer ", "Basic Og=="])
+def test_metrics_are_not_public_by_default_and_name_no_channel(client, generic, settings, authorization):
+    assert settings.METRICS_TOKEN == "" and not settings.METRICS_PUBLIC
+    post_event(client, generic, fixture("generic_call.json"))
+    headers = {} if authorization is None else {"Authorization": authorization}
+
+    response = client.get("/metrics/", headers=headers)
+
+    assert response.status_code == 401
+    assert generic.name not in response.content.decode() and "connective_" not in response.content.decode()
+
+
+def test_staff_read_the_metrics_with_their_login_and_other_users_may_not(client, generic, django_user_model, settings):
+    settings.METRICS_TOKEN = "m-secret"
+    operator = django_user_model.objects.create_user("olena", "olena@example.com", "pw-olena-123")
+    staff = django_user_model.objects.create_user("root", "root@example.com", "pw-root-123", is_staff=True)
+
+    client.force_login(operator)
+    assert client.get("/metrics/").status_code == 403
+    client.force_login(staff)
+    assert client.get("/metrics/").status_code == 200
+
+
+def test_metrics_public_makes_them_public(client, generic, settings):
+    settings.METRICS_PUBLIC = True
+
+    response = client.get("/metrics/")
+
+    assert response.status_code == 200 and "connective_pending_events" in response.content.decode()

@@ -63,7 +63,7 @@ def test_transfer_legs_chain_into_the_parent_calls_dialog(client, make_channel):
 
 
 @pytest.mark.django_db
-def test_events_that_are_not_calls_are_stored_answered_and_ignored(client, make_channel):
+def test_events_that_are_not_calls_are_stored_answered_and_ignored(client, admin_client, make_channel):
     channel = make_channel("wildix")
     channel.advanced_config["ignore"] = [{"path": "type", "values": ["presence:*", "chat:*"]}]
     channel.advanced_config["authentication"] = {"scheme": "token"}  # signatures have their own tests
@@ -76,5 +76,5 @@ def test_events_that_are_not_calls_are_stored_answered_and_ignored(client, make_
     assert response.status_code == 202
     assert sorted(RawEvent.objects.values_list("state", flat=True)) == ["ignored", "processed"]
     assert Dialog.objects.count() == 1
-    metrics = client.get("/metrics/").content.decode()
+    metrics = admin_client.get("/metrics/").content.decode()
     assert 'state="ignored"} 1' in metrics
