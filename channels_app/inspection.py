@@ -241,16 +241,10 @@ def secrets_in_bodies(channel):
 
 
 def masked_payloads(raw_event):
-    """The event's payloads with the body-token field, and any signature secret wherever it stands, masked.
-    Raises BodyError when the body does not parse."""
-    channel = raw_event.channel
-    path, secrets = body_token_path(channel), secrets_in_bodies(channel)
-    payloads = []
-    for payload in raw_event.payloads():
-        if path:
-            mask_at_path(payload, path)
-        payloads.append(mask_strings(payload, secrets))
-    return payloads
+    """The event's payloads (the body-token field masked by RawEvent.payloads) with any signature secret,
+    wherever else it stands, masked too. Raises BodyError when the body does not parse."""
+    secrets = secrets_in_bodies(raw_event.channel)
+    return [mask_strings(payload, secrets) for payload in raw_event.payloads()]
 
 
 def masked_body_text(raw_event):
@@ -270,21 +264,6 @@ def masked_body_text(raw_event):
         for form in {secret, quote_plus(secret), quote(secret, safe="")}:
             text = text.replace(form, masked(secret))
     return text
-
-
-def mask_at_path(payload, path):
-    """Mask the value at `path` (read as mapping.resolve_path reads it), in place."""
-    parent, key = payload, path
-    if not (isinstance(payload, dict) and path in payload):
-        *parents, key = path.split(".")
-        for part in parents:
-            parent = resolve_path(parent, part)
-            if parent is MISSING:
-                return
-    if isinstance(parent, dict) and key in parent and parent[key] is not None:
-        parent[key] = masked(str(parent[key]))
-    elif isinstance(parent, list) and key.lstrip("-").isdigit() and key.isascii() and -len(parent) <= int(key) < len(parent):
-        parent[int(key)] = masked(str(parent[int(key)]))
 
 
 def mask_strings(node, secrets):

@@ -4,7 +4,6 @@ import secrets
 import uuid
 from datetime import timedelta
 from functools import cache, cached_property
-from urllib.parse import quote_plus
 
 import psycopg
 from django.conf import settings
@@ -219,15 +218,6 @@ class TelephonyChannel(models.Model):
             return payload
         return replaced_at_path(payload, config.get("path", "token"), SECRET_MASK)
 
-    def mask_secrets_in_text(self, text):
-        if self.mapping.authentication.get("scheme") != "body_token":
-            return text
-        for secret in self.signature_secrets():
-            if secret:
-                text = text.replace(secret, SECRET_MASK)
-                text = text.replace(quote_plus(secret), SECRET_MASK)
-        return text
-
     def regenerate_token(self):
         self.token = new_token()
         self.save(update_fields=["token"])
@@ -347,11 +337,6 @@ class RawEvent(models.Model):
         """The delivery's events, with the channel's body-token secret masked: what is kept and shown."""
         payloads = parse_events(bytes(self.body), self.content_type, self.channel.data_format)
         return [self.channel.without_secrets(payload) for payload in payloads]
-
-    def masked_body_text(self):
-        """The body as text for the event log, the channel's body-token secret masked."""
-        text = bytes(self.body).decode("utf-8", errors="replace")
-        return self.channel.mask_secrets_in_text(text)
 
     def finish(self, state, error=""):
         self.state, self.error, self.available_at, self.processed_at = state, error, None, timezone.now()
