@@ -10,8 +10,10 @@ broker lost is queued again by the same sweep after ENRICHMENT_REQUEUE_AFTER.
 import logging
 
 from django.db import transaction
+from django_q.tasks import async_task
 
-from dialogs.models import Dialog, EnrichmentState
+from dialogs.models import Dialog, DialogChanges, EnrichmentState
+from recordings.pipeline import on_commit_dialogs_changed
 
 from .models import EnrichmentRun
 
@@ -19,8 +21,6 @@ log = logging.getLogger(__name__)
 
 
 def queue_enrichment(dialog_id):
-    from django_q.tasks import async_task
-
     try:
         async_task("actions.enrichment.enrich_dialog", dialog_id, task_name=f"enrich-dialog-{dialog_id}")
     except Exception:  # a broker that is down: the sweep queues it again later
@@ -41,6 +41,7 @@ def enrich_dialog(dialog_id):
             pending = Dialog.objects.select_for_update().filter(pk=dialog_id, enrichment_state=EnrichmentState.PENDING)
             for dialog in pending:
                 dialog.finish_without_enrichment()
+                on_commit_dialogs_changed(dialog.changes.media_changed)
         return "no action"
     if not Dialog.claim_enrichment(dialog_id, action.lease_seconds()):
         return "another task holds it"
@@ -51,4 +52,16 @@ def enrich_dialog(dialog_id):
             return "already enriched"
         EnrichmentRun.record(dialog, action, result)
         dialog.apply_enrichment(result.outputs, result.error)
+        on_commit_dialogs_changed(dialog.changes.media_changed)  # auto transcription may start now
     return "success" if result.ok else f"failed: {result.error}"
+
+
+def requeue_stale_enrichments(now=None):
+    """Queue again the enrichments whose task died or was lost (Dialog.stale_enrichments); the number
+    queued again or given up."""
+    changes = DialogChanges()
+    again, given_up = Dialog.stale_enrichments(now, changes)
+    for pk in again:
+        queue_enrichment(pk)
+    on_commit_dialogs_changed(changes.media_changed)
+    return len(again) + given_up

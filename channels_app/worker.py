@@ -17,9 +17,10 @@ from django.db import close_old_connections, connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import User, operator_lookups_remembered
+from actions.enrichment import queue_enrichment, requeue_stale_enrichments
 from dialogs.calls import IncomingEvent
-from dialogs.models import CallEvent, Dialog
-from recordings.pipeline import queue_due_downloads, queue_due_transcriptions
+from dialogs.models import CallEvent, Dialog, DialogChanges
+from recordings.pipeline import dialogs_changed, queue_due_downloads, queue_due_transcriptions
 
 from .mapping import MappingError
 from .models import RawEvent, TelephonyChannel
@@ -75,7 +76,7 @@ def run(stop, poll_interval=0.2, sweep_interval=60, lease_interval=2):
                 sweep()
                 next_sweep = time.monotonic() + sweep_interval
             if time.monotonic() >= next_lease_check:
-                if requeued := Dialog.requeue_stale_enrichments():
+                if requeued := requeue_stale_enrichments():
                     log.info("queued %s enrichments again", requeued)
                 next_lease_check = time.monotonic() + lease_interval
             if process_batch() < BATCH_SIZE:  # the queue is short: let it fill, bigger batches cost less per event
@@ -87,10 +88,20 @@ def run(stop, poll_interval=0.2, sweep_interval=60, lease_interval=2):
 
 def sweep():
     """Complete the calls whose final event never came, and queue the downloads and transcriptions due."""
-    if swept := Dialog.complete_stale():
+    changes = DialogChanges()
+    if swept := Dialog.complete_stale(changes=changes):
         log.info("completed %s calls whose final event never came", swept)
+    hand_over_safely(changes)
     queue_due_downloads()
     queue_due_transcriptions()
+
+
+def hand_over(changes):
+    """After the commit of a change of dialogs: what it asks of the features that follow a call."""
+    for pk in changes.to_enrich:
+        queue_enrichment(pk)
+    if changes.media_changed:
+        dialogs_changed(changes.media_changed)
 
 
 # -- Claiming ----------------------------------------------------------------------------------------
@@ -239,19 +250,39 @@ def chunks(calls):
 
 
 def merge_chunk(calls, troubled):
+    """Merge the chunk's calls in one transaction, else call by call; after each commit, hand its changes
+    over. {call: merged flags}"""
     try:
-        return Dialog.merge_calls(calls, CallEvent.stored_copies(calls.items()))
+        result = Dialog.merge_calls(calls, CallEvent.stored_copies(calls.items()))
     except Exception:  # a worker survives anything a call does, and finds which call it was
         log.warning("merging a batch of %s calls failed; merging them one by one", len(calls), exc_info=True)
+    else:
+        hand_over_safely(result.changes)
+        return result.merged
     outcomes = {}
     for key, items in calls.items():
         try:
-            outcomes.update(Dialog.merge_calls({key: items}))
+            result = Dialog.merge_calls({key: items})
         except Exception as exc:
             log.exception("merging events of a call failed")
             for item in items:
                 troubled[item.raw_event.pk] = f"{type(exc).__name__}: {exc}"
+        else:
+            hand_over_safely(result.changes)
+            outcomes.update(result.merged)
     return outcomes
+
+
+def hand_over_safely(changes):
+    """Once the merge is committed: a follow-up that fails is logged, never a reason to merge again (the
+    sweeps find what a lost follow-up left undone)."""
+    def follow_up():
+        try:
+            hand_over(changes)
+        except Exception:
+            log.exception("handing over the changes of dialogs %s failed", changes.changed)
+
+    transaction.on_commit(follow_up)
 
 
 def record_outcomes(batch):

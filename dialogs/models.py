@@ -1,7 +1,8 @@
 import hashlib
 import json
+from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial, reduce
+from functools import reduce
 from operator import or_
 
 from django.conf import settings
@@ -25,6 +26,29 @@ class Topic(models.Model):
 
     def __str__(self):
         return self.name
+
+
+@dataclass
+class DialogChanges:
+    """What a change of dialogs made happen, by dialog id: the caller hands it, after its commit, to the
+    features that act on it (enrichment, recordings, and whatever comes next). The model never calls them."""
+
+    created: list = field(default_factory=list)
+    changed: list = field(default_factory=list)
+    completed: list = field(default_factory=list)
+    to_enrich: list = field(default_factory=list)  # completed calls whose enrich action is to run
+    media_changed: list = field(default_factory=list)  # recording, transcript or awaited transcription
+
+    def add(self, other):
+        for name in ("created", "changed", "completed", "to_enrich", "media_changed"):
+            getattr(self, name).extend(pk for pk in getattr(other, name) if pk not in getattr(self, name))
+        return self
+
+
+@dataclass
+class MergeResult:
+    merged: dict  # {(channel, call_id): [whether each event was merged]}
+    changes: DialogChanges
 
 
 class EnrichmentState(models.TextChoices):
@@ -146,14 +170,15 @@ class Dialog(models.Model):
         """Merge mapped provider events into their calls' dialogs in one transaction: the one way events
         become dialogs.
 
-        `calls`: {(channel, call_id): [IncomingEvent]}. Returns {(channel, call_id): [whether each event was
-        merged]} (False: already merged from another delivery, a provider's retry). The calls' dialogs are locked, so parallel workers never make
+        `calls`: {(channel, call_id): [IncomingEvent]}. Returns a MergeResult: whether each event was merged
+        (False: already merged from another delivery, a provider's retry), and the DialogChanges for the
+        caller to hand over after the commit. The calls' dialogs are locked, so parallel workers never make
         two dialogs nor lose an update, and a batch costs a handful of statements whatever its size.
         `stored_elsewhere`: {(channel id, fingerprint): CallEvent} of these events already stored when the
         batch began (None: look them up here).
         """
         if not calls:
-            return {}
+            return MergeResult({}, DialogChanges())
         with transaction.atomic():
             dialogs = cls.locked_for_calls(list(calls))
             stored = cls.stored_events(dialogs.values())
@@ -176,10 +201,15 @@ class Dialog(models.Model):
             FeedMessage.objects.bulk_create([message for dialog in dialogs.values() for message in dialog.unwritten_notes])
             for dialog in dialogs.values():
                 dialog.unwritten_notes = None  # from now on a note is written at once
-            cls.media_changed_on_commit(media_changed)
+            changes = DialogChanges(created=[dialog.pk for dialog in dialogs.values() if dialog.is_new],
+                                    changed=[dialog.pk for dialog in changed], media_changed=media_changed)
+            for dialog in dialogs.values():
+                changes.add(dialog.changes)
             for pk in {old_dialog_pk for old_dialog_pk, _ in moved}:  # rare: read again, this batch changed them
-                cls.objects.select_for_update().get(pk=pk).rebuild_or_delete()
-        return outcomes
+                moved_from = cls.objects.select_for_update().get(pk=pk)
+                moved_from.rebuild_or_delete()
+                changes.add(moved_from.changes)
+        return MergeResult(outcomes, changes)
 
     def take_items(self, items, events, stored_elsewhere, new_events, moved):
         """Take a call's new events (see merge_calls) into `events`, {fingerprint: CallEvent} of this dialog;
@@ -246,7 +276,7 @@ class Dialog(models.Model):
         media_changed = self.refold(events)
         self.save()
         if media_changed:
-            self.media_changed()
+            self.changes.media_changed.append(self.pk)
 
     def refold(self, events=None):
         """Recompute the dialog's fields from all its events (`events`: its CallEvents when the caller has
@@ -257,18 +287,16 @@ class Dialog(models.Model):
         self.last_event_at = max((event.received_at for event in events), default=self.last_event_at)
         if state.is_complete and not self.completed_at:
             self.completed_at = timezone.now()
+            self.changes.completed.append(self.pk)
             self.became_complete()
         return (self.recording_url, self.transcript) != media_before
 
-    def media_changed(self):
-        """After commit: link or download the recording, keep the transcript, maybe start transcription."""
-        self.media_changed_on_commit([self.pk])
-
-    @staticmethod
-    def media_changed_on_commit(dialog_ids):
-        from recordings.pipeline import on_commit_dialogs_changed
-
-        on_commit_dialogs_changed(dialog_ids)
+    @property
+    def changes(self):
+        """What happened to this dialog since it was loaded, for its caller to hand over (DialogChanges)."""
+        if "_changes" not in self.__dict__:
+            self._changes = DialogChanges()
+        return self._changes
 
     @classmethod
     def preview(cls, raw_event):
@@ -337,11 +365,9 @@ class Dialog(models.Model):
     def became_complete(self):
         """The call is over: enrich it first if the channel says so, else show it to operators now."""
         if self.channel.enrich_action_id:
-            from actions.enrichment import queue_enrichment
-
             self.enrichment_state = EnrichmentState.PENDING
             self.enrichment_queued_at, self.enrichment_lease_until, self.enrichment_attempts = timezone.now(), None, 0
-            transaction.on_commit(partial(queue_enrichment, self.pk))
+            self.changes.to_enrich.append(self.pk)
         else:
             self.make_ready()
 
@@ -349,7 +375,7 @@ class Dialog(models.Model):
         self.ready_at = timezone.now()
         self.awaiting_transcription = self.channel.auto_transcription and self.operator_id is not None
         if self.awaiting_transcription and self.pk:
-            self.media_changed()
+            self.changes.media_changed.append(self.pk)
 
     def finish_without_enrichment(self):
         self.enrichment_state, self.enrichment_lease_until = EnrichmentState.NONE, None
@@ -438,13 +464,12 @@ class Dialog(models.Model):
         )
 
     @classmethod
-    def requeue_stale_enrichments(cls, now=None):
-        """Queue again the pending enrichments whose task died (its lease ran out) or was lost by the broker
-        (queued ENRICHMENT_REQUEUE_AFTER ago and never started); after ENRICHMENT_MAX_ATTEMPTS runs that
-        died, the dialog appears with the failure instead. One query on an index of the pending dialogs:
-        cheap enough for every round of the event worker. The number queued again or given up."""
-        from actions.enrichment import queue_enrichment
-
+    def stale_enrichments(cls, now=None, changes=None):
+        """The pending enrichments whose task died (its lease ran out) or was lost by the broker (queued
+        ENRICHMENT_REQUEUE_AFTER ago and never started), each marked queued again for the caller to queue;
+        after ENRICHMENT_MAX_ATTEMPTS runs that died, the dialog appears with the failure instead (its
+        DialogChanges added to `changes`). One query on an index of the pending dialogs: cheap enough for every
+        round of the event worker. (ids to queue again, number given up)"""
         now = now or timezone.now()
         expired = models.Q(enrichment_lease_until__lte=now)
         cutoff = now - timedelta(seconds=settings.ENRICHMENT_REQUEUE_AFTER)
@@ -453,22 +478,23 @@ class Dialog(models.Model):
             | models.Q(enrichment_queued_at__isnull=True, completed_at__lt=cutoff)  # queued before the lease existed
         )
         stale = cls.objects.filter(expired | lost, enrichment_state=EnrichmentState.PENDING)
-        handled = 0
+        again, given_up = [], 0
         for pk, attempts in stale.values_list("pk", "enrichment_attempts")[:500]:
             if attempts >= settings.ENRICHMENT_MAX_ATTEMPTS:
-                handled += cls.give_up_enrichment(pk, attempts, now)
+                given_up += cls.give_up_enrichment(pk, attempts, now, changes)
             elif stale.filter(pk=pk).update(enrichment_lease_until=None, enrichment_queued_at=now):  # not another worker's
-                queue_enrichment(pk)
-                handled += 1
-        return handled
+                again.append(pk)
+        return again, given_up
 
     @classmethod
-    def give_up_enrichment(cls, pk, attempts, now):
+    def give_up_enrichment(cls, pk, attempts, now, changes=None):
         with transaction.atomic():
             dialog = cls.objects.select_for_update().filter(pk=pk, enrichment_state=EnrichmentState.PENDING).first()
             if dialog is None or (dialog.enrichment_lease_until or now) > now:  # claimed again meanwhile
                 return 0
             dialog.apply_enrichment({}, f"the enrich action's task died {attempts} times before it finished")
+        if changes is not None:
+            changes.add(dialog.changes)
         return 1
 
     def note(self, key, text):
@@ -495,8 +521,9 @@ class Dialog(models.Model):
         return sorted(entries, key=lambda entry: entry[0])
 
     @classmethod
-    def complete_stale(cls, now=None):
-        """Complete calls whose terminal event never came, so no call stays invisible."""
+    def complete_stale(cls, now=None, changes=None):
+        """Complete calls whose terminal event never came, so no call stays invisible; their DialogChanges
+        are added to `changes`. The number completed."""
         now = now or timezone.now()
         timeout = settings.CALL_COMPLETION_TIMEOUT
         stale = cls.objects.filter(completed_at__isnull=True, last_event_at__lt=now - timedelta(seconds=timeout))
@@ -513,6 +540,8 @@ class Dialog(models.Model):
                 )
                 dialog.rebuild()
                 completed += 1
+            if changes is not None:
+                changes.add(dialog.changes)
         return completed
 
 

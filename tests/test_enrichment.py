@@ -3,6 +3,7 @@ HTTP server on 127.0.0.1 standing in for the external system."""
 
 import pytest
 
+from actions.enrichment import requeue_stale_enrichments
 from actions.models import Action, EnrichmentRun
 from dialogs.models import Dialog, Topic
 
@@ -293,8 +294,8 @@ def test_a_lost_enrichment_task_is_queued_again_by_the_sweep(client, generic, ht
     OrmQ.objects.all().delete()  # the broker lost it
 
     later = timezone.now() + timedelta(seconds=settings.ENRICHMENT_REQUEUE_AFTER + 1)
-    assert Dialog.requeue_stale_enrichments() == 0, "not stale yet"
-    assert Dialog.requeue_stale_enrichments(now=later) == 1
+    assert requeue_stale_enrichments() == 0, "not stale yet"
+    assert requeue_stale_enrichments(now=later) == 1
     run_queued_tasks()
 
     assert Dialog.objects.get().enrichment_state == "done"

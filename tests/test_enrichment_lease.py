@@ -14,12 +14,21 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from actions.enrichment import enrich_dialog
+from actions.enrichment import enrich_dialog, requeue_stale_enrichments
 from actions.models import Action, EnrichmentRun
 from channels_app import worker
 from dialogs.models import Dialog
 
-from .conftest import PROJECT_DIR, fixture, post_event, process_all, run_in_threads, run_queued_tasks, test_database_url, wait_until
+from .conftest import (
+    PROJECT_DIR,
+    fixture,
+    post_event,
+    process_all,
+    run_in_threads,
+    run_queued_tasks,
+    test_database_url,
+    wait_until,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,18 +79,18 @@ def test_a_task_queued_again_after_its_run_finished_does_nothing(pending_dialog,
 
     assert enrich_dialog(pending_dialog.pk) == "not pending"
     far = timezone.now() + timedelta(days=1)
-    assert Dialog.requeue_stale_enrichments(now=far) == 0
+    assert requeue_stale_enrichments(now=far) == 0
     assert len(crm.requests) == 1 and EnrichmentRun.objects.count() == 1
 
 
 def test_a_held_lease_is_left_alone_and_an_expired_one_is_queued_again_at_once(pending_dialog):
     assert Dialog.claim_enrichment(pending_dialog.pk, lease_seconds=60)
     assert not Dialog.claim_enrichment(pending_dialog.pk, lease_seconds=60), "held"
-    assert Dialog.requeue_stale_enrichments() == 0
+    assert requeue_stale_enrichments() == 0
 
     soon_after = timezone.now() + timedelta(seconds=61)
-    assert Dialog.requeue_stale_enrichments(now=soon_after) == 1, "well before ENRICHMENT_REQUEUE_AFTER"
-    assert Dialog.requeue_stale_enrichments(now=soon_after) == 0, "queued once, not on every round"
+    assert requeue_stale_enrichments(now=soon_after) == 1, "well before ENRICHMENT_REQUEUE_AFTER"
+    assert requeue_stale_enrichments(now=soon_after) == 0, "queued once, not on every round"
 
 
 def test_a_run_that_dies_every_time_ends_failed_with_a_reason(pending_dialog, settings):
@@ -90,7 +99,7 @@ def test_a_run_that_dies_every_time_ends_failed_with_a_reason(pending_dialog, se
     for _ in range(2):
         assert Dialog.claim_enrichment(pending_dialog.pk, lease_seconds=1)  # a task starts, then its worker dies
         later += timedelta(seconds=2)
-        Dialog.requeue_stale_enrichments(now=later)
+        requeue_stale_enrichments(now=later)
 
     dialog = Dialog.objects.get()
     assert (dialog.enrichment_state, dialog.ready_at is not None) == ("failed", True), "the call is not lost"

@@ -13,11 +13,21 @@ import pytest
 import requests
 from django.db import connection
 
+from actions.enrichment import requeue_stale_enrichments
 from channels_app import worker
 from channels_app.models import RawEvent
 from dialogs.models import CallEvent, Dialog
 
-from .conftest import PROJECT_DIR, database_down, fixture, post_event, process_all, run_in_threads, test_database_url, wait_until
+from .conftest import (
+    PROJECT_DIR,
+    database_down,
+    fixture,
+    post_event,
+    process_all,
+    run_in_threads,
+    test_database_url,
+    wait_until,
+)
 
 CALLS = 60
 
@@ -129,7 +139,7 @@ def test_with_the_task_broker_down_deliveries_are_stored_and_nothing_is_missing_
     assert "could not queue enrichment" in worker_run.stderr
 
     later = timezone.now() + timedelta(seconds=settings.ENRICHMENT_REQUEUE_AFTER + 1)
-    assert Dialog.requeue_stale_enrichments(now=later) == 3  # a broker answers again (here: the ORM broker)
+    assert requeue_stale_enrichments(now=later) == 3  # a broker answers again (here: the ORM broker)
     run_queued_tasks()
 
     assert set(Dialog.objects.values_list("enrichment_state", flat=True)) == {"done"}

@@ -1,0 +1,47 @@
+"""The code's shape: imports point from features toward the core models, never in a circle."""
+
+import ast
+from graphlib import CycleError, TopologicalSorter
+
+from .conftest import PROJECT_DIR
+
+APPS = ("accounts", "actions", "channels_app", "connective", "dialogs", "recordings")
+
+
+def project_modules():
+    """{dotted name: path} of the apps' modules (migrations aside)."""
+    modules = {}
+    for app in APPS:
+        for path in (PROJECT_DIR / app).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            parts = path.relative_to(PROJECT_DIR).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def imported(name, path, modules):
+    """The project modules a module imports, at its top or inside a function alike."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {module for module in found if module in modules and module != name}
+
+
+def test_the_import_graph_of_the_apps_has_no_cycle():
+    modules = project_modules()
+    graph = {name: imported(name, path, modules) for name, path in modules.items()}
+    assert "actions.enrichment" in graph["channels_app.worker"], "the walk sees imports"
+    try:
+        tuple(TopologicalSorter(graph).static_order())
+    except CycleError as error:
+        raise AssertionError(f"an import circle: {' -> '.join(error.args[1])}") from None
