@@ -9,6 +9,7 @@ from urllib.parse import quote, quote_plus, unquote_plus, urlencode
 
 import phonenumbers
 
+from connective.encryption import masked
 from dialogs.calls import TERMINAL_STATUSES
 
 from .countries import example_number
@@ -222,13 +223,6 @@ def suggest_mapping(payload):
 # The body-token scheme's secret travels inside the body: the event log and the preview show it masked.
 
 MIN_MASKED_SECRET = 8  # shorter "secrets" would mask ordinary words of every body
-
-
-def masked(secret):
-    """A secret told by its last characters only, as the admin tells every secret."""
-    if secret.startswith("…"):
-        return secret  # masked already
-    return f"…{secret[-4:]}" if len(secret) >= 16 else "…(hidden)"
 
 
 def body_token_path(channel):

@@ -13,13 +13,12 @@ from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 
+from connective.encryption import decrypt, encrypt, masked
+
 from . import presets
 from .advanced_config import config_errors
-from .mapping import Mapping, replaced_at_path
+from .mapping import MISSING, Mapping, replaced_at_path, resolve_path
 from .parsing import BodyError, parse_events
-
-SECRET_MASK = "••••••"
-
 
 def new_token():
     return secrets.token_urlsafe(32)
@@ -148,8 +147,6 @@ class TelephonyChannel(models.Model):
 
     def signature_secrets(self):
         """The signature secrets in force: the current one and, during a rotation, the previous one."""
-        from connective.encryption import decrypt
-
         # Decrypted once per stored value: the webhook asks several times per delivery, and the channel
         # object lives in the web process's cache across deliveries.
         encrypted = self.signature_secrets_encrypted
@@ -160,28 +157,20 @@ class TelephonyChannel(models.Model):
 
     def set_signature_secret(self, secret, keep_previous=True):
         """A new signature secret; the one it replaces stays valid until `forget_previous_secret()`."""
-        from connective.encryption import encrypt
-
         previous = self.signature_secrets()[:1] if keep_previous else []
         self.signature_secrets_encrypted = encrypt(json.dumps([secret, *previous]))
 
     def forget_previous_secret(self):
-        from connective.encryption import encrypt
-
         current = self.signature_secrets()[:1]
         self.signature_secrets_encrypted = encrypt(json.dumps(current)) if current else ""
 
     def set_recording_secret(self, secret):
-        from connective.encryption import encrypt
-
         self.recording_secret_encrypted = encrypt(secret)
 
     def recording_request_options(self, url):
         """Headers and auth for fetching this channel's recording at `url` (recordings.auth in Advanced
         Config); the credential goes only to the hosts listed in recordings.auth.hosts, never to another."""
         from connective import outbound
-        from connective.encryption import decrypt
-
         auth = self.mapping.recordings.get("auth") or {"type": "none"}
         if auth["type"] == "none" or not outbound.host_is_listed(url, auth.get("hosts", [])):
             return {}
@@ -216,7 +205,9 @@ class TelephonyChannel(models.Model):
         config = self.mapping.authentication
         if config.get("scheme") != "body_token":
             return payload
-        return replaced_at_path(payload, config.get("path", "token"), SECRET_MASK)
+        path = config.get("path", "token")
+        value = resolve_path(payload, path)
+        return payload if value is MISSING else replaced_at_path(payload, path, masked(str(value)))
 
     def regenerate_token(self):
         self.token = new_token()
@@ -393,13 +384,9 @@ class SqsQueue(models.Model):
 
     @property
     def secret_access_key(self):
-        from connective.encryption import decrypt
-
         return decrypt(self.secret_access_key_encrypted)
 
     def set_secret_access_key(self, secret):
-        from connective.encryption import encrypt
-
         self.secret_access_key_encrypted = encrypt(secret)
 
     def status_text(self):

@@ -26,3 +26,10 @@ def decrypt(token):
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
         raise ValueError("cannot decrypt a stored secret: FIELD_ENCRYPTION_KEY (or SECRET_KEY) changed") from None
+
+
+def masked(secret):
+    """A secret told by its last characters only, as every page tells a secret (a short one not at all)."""
+    if secret.startswith("…"):
+        return secret  # masked already
+    return f"…{secret[-4:]}" if len(secret) >= 16 else "…(hidden)"

@@ -6,16 +6,14 @@ import json
 
 from django.db import IntegrityError, migrations, transaction
 
-MASK = "••••••"
-
-
 def fingerprint_of(payload):
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def mask_stored_body_tokens(apps, schema_editor):
-    from channels_app.mapping import replaced_at_path
+    from channels_app.mapping import MISSING, replaced_at_path, resolve_path
+    from connective.encryption import masked
 
     TelephonyChannel = apps.get_model("channels_app", "TelephonyChannel")
     CallEvent = apps.get_model("dialogs", "CallEvent")
@@ -25,15 +23,15 @@ def mask_stored_body_tokens(apps, schema_editor):
             continue
         path = authentication.get("path", "token")
         for event in CallEvent.objects.filter(channel_id=channel.pk).iterator():
-            masked = replaced_at_path(event.payload, path, MASK)
-            if masked == event.payload:
+            value = resolve_path(event.payload, path)
+            if value is MISSING or str(value).startswith("…"):
                 continue
-            event.payload = masked
+            payload = replaced_at_path(event.payload, path, masked(str(value)))
             try:
                 with transaction.atomic():
-                    CallEvent.objects.filter(pk=event.pk).update(payload=masked, fingerprint=fingerprint_of(masked))
+                    CallEvent.objects.filter(pk=event.pk).update(payload=payload, fingerprint=fingerprint_of(payload))
             except IntegrityError:  # the same event stored twice under two tokens (a rotation): keep its fingerprint
-                CallEvent.objects.filter(pk=event.pk).update(payload=masked)
+                CallEvent.objects.filter(pk=event.pk).update(payload=payload)
 
 
 class Migration(migrations.Migration):
