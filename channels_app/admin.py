@@ -25,7 +25,7 @@ from .inspection import (
 )
 from .models import Bot, RawEvent, SqsQueue, TelephonyChannel
 from .parsing import BodyError
-from .test_button import run_test
+from .synthetic_call import run_test
 
 # What staff who may only view a channel see instead of the fields that carry its webhook token.
 MASKED_FOR_VIEWERS = {"webhook": "masked_webhook", "token_display": "masked_token"}

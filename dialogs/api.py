@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from .filters import apply_filters, filter_problems, page, visible_channels
 from .models import Dialog, FeedMessage, Topic
-from .views import history, recording_source
+from .history import history, recording_source
 
 
 class TopicSerializer(serializers.ModelSerializer):

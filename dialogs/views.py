@@ -5,7 +5,6 @@ from contextlib import ExitStack
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
@@ -22,6 +21,7 @@ from .filters import (
     usable,
     visible_channels,
 )
+from .history import history, our_copy, playable, recording_source
 from .models import Dialog, Topic
 
 RANGE = re.compile(r"^bytes=\d*-\d*$")
@@ -29,23 +29,6 @@ PASSED_ON_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges", "Last-M
 # A recording is data, never a page: no type guessing, and nothing in it may run or load anything.
 AUDIO_ONLY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
 AUDIO_MEDIA_TYPE = re.compile(r"^audio/[a-z0-9.+-]+$")
-
-
-# What a history row shows (the panel's and the API's): loading no more keeps a page of 50 cheap.
-HISTORY_COLUMNS = (
-    "call_id", "direction", "status", "caller_number", "callee_number", "duration", "started_at", "answered_at",
-    "ended_at", "recording_url", "is_test", "channel__name", "channel__bot__name", "operator__email", "topic__alias",
-    "topic__name",
-)
-
-
-def history(user):
-    return (
-        Dialog.objects.visible_to(user).in_panel()
-        .select_related("channel__bot", "operator", "topic")
-        .only(*HISTORY_COLUMNS)
-        .annotate(transcribed=ExpressionWrapper(~Q(transcript=""), output_field=BooleanField()))
-    )
 
 
 @login_required
@@ -101,32 +84,6 @@ def dialog_detail(request, pk):
         "transcript_meta": transcript,
         "transcription_obstacle": Recording.transcription_obstacle(dialog),
     })
-
-
-def recording_source(dialog):
-    if not playable(dialog.recording_url):
-        return ""
-    if dialog.channel.mapping.recordings.get("playback") == "direct" and not our_copy(dialog):
-        return dialog.recording_url
-    return f"/panel/dialogs/{dialog.pk}/recording/"
-
-
-def playable(url):
-    """An http(s) URL as the connection would read it; anything else (javascript:, data:, file:…) is never
-    placed in a player or fetched, whatever was stored."""
-    try:
-        outbound.parse(url)
-    except outbound.RefusedAddress:
-        return False
-    return True
-
-
-def our_copy(dialog):
-    """The downloaded file of the dialog's recording, or None."""
-    from recordings.models import Recording
-
-    recording = Recording.objects.filter(dialog=dialog, state=Recording.State.READY).first()
-    return recording if recording and recording.file else None
 
 
 @login_required
