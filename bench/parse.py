@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
+SAMPLES = ROOT / "channels_app" / "providers"
 
 
 def load(path, name):
@@ -27,8 +27,8 @@ def load(path, name):
 
 def sample_bodies():
     return {
-        "setera (308 B)": json.dumps(json.loads((FIXTURES / "setera_incoming.json").read_text())[0]).encode(),
-        "wildix (1.2 kB)": (FIXTURES / "wildix_call_end.json").read_bytes(),
+        "setera (308 B)": json.dumps(json.loads((SAMPLES / "setera" / "samples" / "setera_incoming.json").read_text())[0]).encode(),
+        "wildix (1.2 kB)": (SAMPLES / "wildix" / "samples" / "wildix_call_end.json").read_bytes(),
         "escaped non-ASCII": json.dumps({"call_id": "c1", "caller_name": "Олена Коваленко", "note": "привіт " * 20}).encode(),
     }
 

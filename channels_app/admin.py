@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from connective.admin_inputs import SaneQueryMixin
 from connective.widgets import PrettyJSONWidget
 
-from . import authentication, presets
+from . import authentication, providers
 from .countries import country_code_choices
 from .inspection import (
     masked,
@@ -118,7 +118,7 @@ class TelephonyChannelForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["preset"].choices = [("", "— keep the current configuration —")] + [
-            (slug, preset["name"]) for slug, preset in presets.all_presets().items()]
+            (slug, preset["name"]) for slug, preset in providers.all_presets().items()]
         self.fields["default_country_code"].choices = country_code_choices()
         self.fields["default_country_code"].help_text = TelephonyChannel._meta.get_field("default_country_code").help_text
         if self.instance.pk:
@@ -232,7 +232,7 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
         the preset as soon as it is chosen, so a posted Advanced Config that differs both from what the form
         showed (the admin posts that back as initial-advanced_config: the field's default is callable) and from
         the preset's is the administrator's edit, and it stands."""
-        preset = presets.load(slug)
+        preset = providers.load(slug)
         edited = set(form.changed_data)
         if "advanced_config" in edited and form.cleaned_data["advanced_config"] != preset["advanced_config"]:
             messages.warning(request, f"Advanced Config was saved as you edited it: the preset {preset['name']} was "
@@ -276,7 +276,7 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
     def render_change_form(self, request, context, *args, **kwargs):
         context["presets_json"] = {slug: {"advanced_config": p["advanced_config"], "data_format": p["data_format"],
                                           "default_country_code": p["default_country_code"]}
-                                   for slug, p in presets.all_presets().items()}
+                                   for slug, p in providers.all_presets().items()}
         return super().render_change_form(request, context, *args, **kwargs)
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from connective.encryption import decrypt, encrypt, masked
 
-from . import presets
+from . import providers
 from .advanced_config import config_errors
 from .mapping import MISSING, Mapping, replaced_at_path, resolve_path
 from .parsing import BodyError, parse_events
@@ -121,7 +121,7 @@ class TelephonyChannel(models.Model):
 
     @classmethod
     def from_preset(cls, bot, name, slug, **fields):
-        preset = presets.load(slug)
+        preset = providers.load(slug)
         settings_of_preset = {
             "data_format": preset["data_format"],
             "default_country_code": preset["default_country_code"],

@@ -12,6 +12,8 @@ from django.db import connection
 
 from channels_app import worker
 from channels_app.models import Bot, RawEvent, TelephonyChannel
+from channels_app.providers import sample_path
+from dialogs.models import Dialog
 
 # The live test server accepts bursts of parallel deliveries, as gunicorn's default backlog (2048) would;
 # Django's own listen backlog of 10 resets the connections of a 50-request burst.
@@ -19,12 +21,26 @@ WSGIServer.request_queue_size = 128
 
 pytest_plugins = ["tests.browser", "tests.http_server", "tests.panel_helpers"]  # shared fixtures, everywhere
 
-FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT_DIR = Path(__file__).parent.parent
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+def raw(name):
+    """A provider's sample as its bytes (a form body, say)."""
+    return sample_path(name).read_bytes()
+
+
+def the_dialog(**lookup):
+    dialogs = list(Dialog.objects.filter(**lookup))
+    assert len(dialogs) == 1, f"{len(dialogs)} dialogs"
+    return dialogs[0]
+
+
 def fixture(name):
-    return json.loads((FIXTURES / name).read_text())
+    """A provider's sample payload (channels_app/providers/<slug>/samples/<name>), parsed."""
+    return json.loads(sample_path(name).read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +95,12 @@ def webhook_path(channel, token=None):
 def post_event(client, channel, payload, content_type="application/json", token=None, **headers):
     body = payload if isinstance(payload, (str, bytes)) else json.dumps(payload)
     return client.generic("POST", webhook_path(channel, token), body, content_type=content_type, headers=headers)
+
+
+def deliver(client, channel, *payloads, **kwargs):
+    for payload in payloads:
+        assert post_event(client, channel, payload, **kwargs).status_code == 202
+    process_all()
 
 
 def process_all():

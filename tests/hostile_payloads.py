@@ -10,9 +10,10 @@ from urllib.parse import parse_qsl, quote
 
 from hypothesis import strategies as st
 
-from channels_app import presets
+from channels_app import providers
+from channels_app.providers import sample_path
 
-from .conftest import FIXTURES, fixture
+from .conftest import fixture
 
 
 def text_token(text):
@@ -64,12 +65,12 @@ class Preset:
 
     @property
     def is_form(self):
-        return presets.load(self.slug)["data_format"] == "form"
+        return providers.load(self.slug)["data_format"] == "form"
 
     def mapped_paths(self):
         """Every payload path the preset's field_mapping reads."""
         paths = []
-        for source in presets.load(self.slug)["advanced_config"]["field_mapping"].values():
+        for source in providers.load(self.slug)["advanced_config"]["field_mapping"].values():
             for choice in source.values() if isinstance(source, dict) else [source]:
                 paths.extend([choice] if isinstance(choice, str) else choice)
         return sorted(set(paths))
@@ -135,7 +136,7 @@ def form_body(pairs, placed, hostile_key):
 
 
 def form_pairs(name):
-    return parse_qsl((FIXTURES / name).read_text().strip(), keep_blank_values=True)
+    return parse_qsl(sample_path(name).read_text().strip(), keep_blank_values=True)
 
 
 GENERIC = Preset("generic", fixture("generic_call.json"), "call_id")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from channels_app import presets
+from channels_app import providers
 from channels_app.models import RawEvent, TelephonyChannel, default_advanced_config
 from dialogs.models import Dialog
 
@@ -35,7 +35,7 @@ def test_creating_a_channel_from_a_preset_gives_the_providers_working_setup(admi
 @pytest.mark.django_db
 def test_a_preset_is_never_applied_over_an_edit_of_advanced_config(admin_client, bot, generic):
     # The page's script filled Advanced Config from the preset; the administrator then changed a status.
-    edited = presets.load("setera")["advanced_config"]
+    edited = providers.load("setera")["advanced_config"]
     edited["status_mapping"]["EARLY"] = "connected"
     form = channel_form(bot, name=generic.name, preset="setera", advanced_config=json.dumps(edited), data_format="json",
                         **{"initial-advanced_config": json.dumps(generic.advanced_config)})
@@ -56,7 +56,7 @@ def test_a_preset_chosen_with_the_config_as_shown_fills_it(admin_client, bot, ge
     assert admin_client.post(f"/admin/channels_app/telephonychannel/{generic.pk}/change/", form).status_code == 302
 
     generic.refresh_from_db()
-    assert generic.advanced_config == presets.load("setera")["advanced_config"]
+    assert generic.advanced_config == providers.load("setera")["advanced_config"]
     assert generic.default_country_code == "+358"
 
 
@@ -160,7 +160,7 @@ def test_test_dialogs_can_be_filtered_and_deleted_in_bulk(admin_client, generic)
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("preset", sorted(presets.all_presets()))
+@pytest.mark.parametrize("preset", sorted(providers.all_presets()))
 def test_the_test_button_makes_a_test_dialog_through_the_real_endpoint(live_server, admin_client, make_channel, worker_process, settings, preset):
     settings.PUBLIC_BASE_URL = live_server.url
     channel = make_channel(preset)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from channels_app import presets
+from channels_app import providers
 from channels_app.advanced_config import config_errors
 from channels_app.mapping import MISSING, Mapping, MappingError, resolve_path
 from channels_app.models import TelephonyChannel, default_advanced_config
@@ -15,7 +15,7 @@ NO_SQS_TRANSPORT = {"sqs_queue-TOTAL_FORMS": "0", "sqs_queue-INITIAL_FORMS": "0"
 
 def test_every_preset_and_the_default_config_are_valid():
     assert config_errors(default_advanced_config()) == []
-    for slug, preset in presets.all_presets().items():
+    for slug, preset in providers.all_presets().items():
         assert config_errors(preset["advanced_config"]) == [], slug
 
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels_app import guard, presets, worker
+from channels_app import guard, providers, worker
 from channels_app.models import Bot, RawEvent, TelephonyChannel
 from dialogs.models import Dialog
 
@@ -100,7 +100,7 @@ class Stage:
 
 def binotel_from_anywhere():
     """Binotel's preset as it is, but for its address allow-list: the test server's client is 127.0.0.1."""
-    config = json.loads(json.dumps(presets.load("binotel")["advanced_config"]))
+    config = json.loads(json.dumps(providers.load("binotel")["advanced_config"]))
     config["authentication"] = {"scheme": "token"}
     return config
 
