@@ -25,11 +25,21 @@ class ConnectiveUserAdmin(UserAdmin):
         if not dialogs:
             return "None yet."
         rows = format_html_join(
-            "", '<li><a href="{}">{} · {} · {}</a></li>',
-            ((reverse("admin:dialogs_dialog_change", args=[d.pk]), d.started_at.strftime("%Y-%m-%d %H:%M") if d.started_at else "",
-              d.customer_number or d.call_id, d.status) for d in dialogs))
+            "",
+            '<li><a href="{}">{} · {} · {}</a></li>',
+            (
+                (
+                    reverse("admin:dialogs_dialog_change", args=[d.pk]),
+                    d.started_at.strftime("%Y-%m-%d %H:%M") if d.started_at else "",
+                    d.customer_number or d.call_id,
+                    d.status,
+                )
+                for d in dialogs
+            ),
+        )
         everything = reverse("admin:dialogs_dialog_changelist") + f"?operator__id__exact={user.pk}"
-        return format_html('<ul id="assigned-dialogs">{}</ul><a href="{}">All {} dialogs</a>', rows, everything, user.dialogs.count())
-    add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("username", "email", "password1", "password2")}),
-    )
+        return format_html(
+            '<ul id="assigned-dialogs">{}</ul><a href="{}">All {} dialogs</a>', rows, everything, user.dialogs.count()
+        )
+
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "email", "password1", "password2")}),)

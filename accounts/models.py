@@ -5,7 +5,6 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
 
-
 # Within one batch of the event worker, each operator's email is looked up once: calls of a busy line
 # name the same few operators again and again.
 _remembered = contextvars.ContextVar("operators_by_email", default=None)

@@ -59,7 +59,9 @@ class ActionAdmin(admin.ModelAdmin):
             "form": form,
             "result": result,
             "state_json": json.dumps(state, indent=2, ensure_ascii=False) if state else "",
-            "request_json": json.dumps(result.request, indent=2, ensure_ascii=False) if result and result.request else "",
+            "request_json": json.dumps(result.request, indent=2, ensure_ascii=False)
+            if result and result.request
+            else "",
             "outputs_json": json.dumps(result.outputs, indent=2, ensure_ascii=False) if result else "",
         }
         return TemplateResponse(request, "admin/actions/action/test.html", context)

@@ -48,9 +48,11 @@ class ActionForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         parameters = data.get("parameters")
-        if data.get("kind") == "http" and isinstance(parameters, dict) and isinstance(parameters.get("url"), str):
-            if problem := url_problem(parameters["url"]):
-                self.add_error("parameters", f"url: {problem}")
+        is_http_url = (
+            data.get("kind") == "http" and isinstance(parameters, dict) and isinstance(parameters.get("url"), str)
+        )
+        if is_http_url and (problem := url_problem(parameters["url"])):
+            self.add_error("parameters", f"url: {problem}")
         return data
 
     def clean_new_secrets(self):

@@ -18,8 +18,19 @@ from connective import outbound
 from connective.validation import schema_errors
 
 from .templating import (
-    PLACEHOLDER, TemplateError, as_text, header_value, lookup, path_parts, placeholders, render, render_encoded,
-    render_text, url_component, well_formed, well_formed_json,
+    PLACEHOLDER,
+    TemplateError,
+    as_text,
+    header_value,
+    lookup,
+    path_parts,
+    placeholders,
+    render,
+    render_encoded,
+    render_text,
+    url_component,
+    well_formed,
+    well_formed_json,
 )
 
 MASK = "••••••"
@@ -53,7 +64,11 @@ class HttpKind:
         "required": ["url"],
         "properties": {
             "method": {"enum": ["GET", "POST", "PUT", "PATCH"], "default": "GET"},
-            "url": {"type": "string", "minLength": 1, "description": "A template: https://crm.example/calls/{{ telephony.call_id }}"},
+            "url": {
+                "type": "string",
+                "minLength": 1,
+                "description": "A template: https://crm.example/calls/{{ telephony.call_id }}",
+            },
             "headers": TEMPLATE_MAP,
             "query": TEMPLATE_MAP,
             "body_format": {"enum": ["json", "form", "none"]},
@@ -64,7 +79,10 @@ class HttpKind:
                 "required": ["type"],
                 "properties": {
                     "type": {"enum": ["none", "basic", "bearer", "header"]},
-                    "username": {"type": "string", "description": "basic: the user; the password is the secret 'password'."},
+                    "username": {
+                        "type": "string",
+                        "description": "basic: the user; the password is the secret 'password'.",
+                    },
                     "header": {"type": "string", "description": "header: its name; its value is the secret 'token'."},
                 },
             },
@@ -72,7 +90,7 @@ class HttpKind:
             "retries": {"type": "integer", "minimum": 0, "maximum": 3, "default": 2},
             "outputs": {
                 "type": "object",
-                "description": "Output name -> path in the JSON answer, e.g. {\"operator_email\": \"data.manager.email\"}.",
+                "description": 'Output name -> path in the JSON answer, e.g. {"operator_email": "data.manager.email"}.',
                 "additionalProperties": {"type": "string", "minLength": 1},
             },
         },
@@ -91,7 +109,9 @@ class HttpKind:
             if not HEADER_NAME.fullmatch(name):
                 errors.append(f"headers: '{name}' is not a header name")
             if not PLACEHOLDER.sub("", value).isascii():
-                errors.append(f"headers.{name}: write the header's own text in ASCII (values from placeholders are encoded)")
+                errors.append(
+                    f"headers.{name}: write the header's own text in ASCII (values from placeholders are encoded)"
+                )
         try:
             split_url(parameters["url"])
         except TemplateError as exc:
@@ -101,7 +121,7 @@ class HttpKind:
     def longest_run(self, parameters):
         """Seconds a run may take at most: every try waits its timeout, with backoff in between."""
         retries = parameters.get("retries", 2)
-        return parameters.get("timeout", 5) * (retries + 1) + BACKOFF * (2 ** retries - 1)
+        return parameters.get("timeout", 5) * (retries + 1) + BACKOFF * (2**retries - 1)
 
     def run(self, parameters, secrets, state):
         misplaced = misplaced_secrets(parameters)
@@ -114,13 +134,22 @@ class HttpKind:
         shown = masked(call["shown"], secrets)
         try:
             answer = outbound.request(
-                call["method"], call["url"], allowed_hosts=settings.ACTIONS_ALLOWED_HOSTS,
-                timeout=parameters.get("timeout", 5), retries=parameters.get("retries", 2), backoff=BACKOFF,
-                max_bytes=1024 * 1024, **call["options"],
+                call["method"],
+                call["url"],
+                allowed_hosts=settings.ACTIONS_ALLOWED_HOSTS,
+                timeout=parameters.get("timeout", 5),
+                retries=parameters.get("retries", 2),
+                backoff=BACKOFF,
+                max_bytes=1024 * 1024,
+                **call["options"],
             )
         except outbound.OutboundError as exc:
             return ActionResult(error=masked(str(exc), secrets), request=shown)
-        response = {"status": answer.status, "body": masked(answer.text[:20000], secrets), "seconds": round(answer.elapsed, 3)}
+        response = {
+            "status": answer.status,
+            "body": masked(answer.text[:20000], secrets),
+            "seconds": round(answer.elapsed, 3),
+        }
         result = ActionResult(request=shown, response=response)
         if not 200 <= answer.status < 300:
             result.error = f"the external system answered HTTP {answer.status}"
@@ -165,7 +194,9 @@ class HttpKind:
                 raise TemplateError(f"the body cannot be written as JSON: {exc}") from None
             headers.setdefault("Content-Type", "application/json")
         elif body_format == "form":
-            body = {key: well_formed(as_text(render(value, state))) for key, value in parameters.get("body", {}).items()}
+            body = {
+                key: well_formed(as_text(render(value, state))) for key, value in parameters.get("body", {}).items()
+            }
             options["data"] = urlencode(body).encode()
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         shown = {"method": method, "url": url, "headers": shown_headers, "body": body}
@@ -174,8 +205,10 @@ class HttpKind:
     @staticmethod
     def _headers(parameters, state, secrets, encode):
         context = {**state, "secrets": secrets}
-        return {name: render_encoded(value, context, encode).strip(" ")
-                for name, value in parameters.get("headers", {}).items()}
+        return {
+            name: render_encoded(value, context, encode).strip(" ")
+            for name, value in parameters.get("headers", {}).items()
+        }
 
 
 BACKOFF = 0.5
@@ -208,7 +241,7 @@ def split_url(template):
         raise TemplateError("write the URL out from its scheme: https://crm.example/…")
     if PLACEHOLDER.search(start.group()):
         raise TemplateError("the scheme and host cannot come from a placeholder; write them out")
-    rest, _, fragment = template[start.end():].partition("#")
+    rest, _, fragment = template[start.end() :].partition("#")
     path, _, query = rest.partition("?")
     return start.group(), path, query, fragment
 

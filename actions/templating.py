@@ -90,7 +90,9 @@ def render_text(template, state):
 def path_parts(path):
     """The names of a placeholder's path; a TemplateError when it is not a plain path into the state."""
     if not PATH.match(path):
-        raise TemplateError(f"'{{{{ {path} }}}}' is not a path: write names joined by dots, like telephony.caller_number")
+        raise TemplateError(
+            f"'{{{{ {path} }}}}' is not a path: write names joined by dots, like telephony.caller_number"
+        )
     parts = path.split(".")
     if any(part.startswith("_") for part in parts):
         raise TemplateError(f"'{{{{ {path} }}}}': names starting with '_' are not allowed")

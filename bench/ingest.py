@@ -41,9 +41,17 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "bench.settings",
-           "SECRET_KEY": "bench-only", "DEBUG": "false", "PYTHONPATH": str(ROOT), "CONN_MAX_AGE": "600",
-           "CHANNEL_MAX_DELIVERIES_PER_SECOND": "0", "WEBHOOK_AUTH_FAILURES_PER_MINUTE": "1000000"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "SECRET_KEY": "bench-only",
+        "DEBUG": "false",
+        "PYTHONPATH": str(ROOT),
+        "CONN_MAX_AGE": "600",
+        "CHANNEL_MAX_DELIVERIES_PER_SECOND": "0",
+        "WEBHOOK_AUTH_FAILURES_PER_MINUTE": "1000000",
+    }
     env.pop("REDIS_URL", None)
     os.environ.update(env)
     create_database(database_url)
@@ -53,12 +61,30 @@ def main():
 
     django.setup()
     paths = reset_data()
-    print(f"PostgreSQL {database_url}; gunicorn {options.web_workers} workers; {options.event_workers} event workers; "
-          f"wrk {options.threads} threads, {options.connections} connections, {options.seconds} s per run\n")
+    print(
+        f"PostgreSQL {database_url}; gunicorn {options.web_workers} workers; {options.event_workers} event workers; "
+        f"wrk {options.threads} threads, {options.connections} connections, {options.seconds} s per run\n"
+    )
 
-    server = start([shutil.which("gunicorn") or f"{Path(PYTHON).parent}/gunicorn", "connective.wsgi:application",
-                    "--bind", f"127.0.0.1:{PORT}", "--workers", str(options.web_workers), "--worker-class", "gthread",
-                    "--threads", "2", "--backlog", "2048", "--log-level", "warning"], env)
+    server = start(
+        [
+            shutil.which("gunicorn") or f"{Path(PYTHON).parent}/gunicorn",
+            "connective.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            str(options.web_workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "2",
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+        ],
+        env,
+    )
     try:
         wait_for_server()
         # Every gunicorn worker loaded and connected before the first figure (its calls are counted too).
@@ -70,25 +96,42 @@ def main():
             runs[f"naive-{round_number}"] = wrk(options, {"MODE": "fixed", "FIXED_PATH": "/bench/insert/"})
             runs[f"alone-{round_number}"] = wrk(options, {"MODE": "mix", "RUN": f"alone{round_number}", **paths})
         alone = median_run([runs[f"alone-{number}"] for number in range(1, options.rounds + 1)])
-        calm_alone = wrk(options, {"MODE": "mix", "RUN": "calmalone", **paths,
-                                   "DELAY_MS": str(pacing_delay_ms(options, alone["rate"] / 2))}, seconds=max(5, options.seconds // 2))
+        calm_alone = wrk(
+            options,
+            {"MODE": "mix", "RUN": "calmalone", **paths, "DELAY_MS": str(pacing_delay_ms(options, alone["rate"] / 2))},
+            seconds=max(5, options.seconds // 2),
+        )
         # --worker-nice lowers the event workers' priority, to see the acknowledgement as it would be with
         # the workers on nodes of their own; their database work is not niced.
-        workers = [start(["nice", "-n", str(options.worker_nice), PYTHON, "manage.py", "process_events"],
-                         {**env, "PGAPPNAME": "connective-event-worker"})
-                   for _ in range(options.event_workers)]
+        workers = [
+            start(
+                ["nice", "-n", str(options.worker_nice), PYTHON, "manage.py", "process_events"],
+                {**env, "PGAPPNAME": "connective-event-worker"},
+            )
+            for _ in range(options.event_workers)
+        ]
         try:
             wait_for_drain(timeout=600)  # the workers-stopped run left its events queued: start from empty
             if options.worker_nice:
                 niced = nice_database_sessions("connective-event-worker", options.worker_nice)
                 print(f"event workers and their {len(niced)} database sessions at nice {options.worker_nice}\n")
             started = time.time()
-            sustained = wrk(options, {"MODE": "mix", "RUN": "sustained", **paths,
-                                      "DELAY_MS": str(pacing_delay_ms(options, options.sustained_rate))})
+            sustained = wrk(
+                options,
+                {
+                    "MODE": "mix",
+                    "RUN": "sustained",
+                    **paths,
+                    "DELAY_MS": str(pacing_delay_ms(options, options.sustained_rate)),
+                },
+            )
             ingest_end = time.time()
             drained = wait_for_drain(timeout=300)
-            calm = wrk(options, {"MODE": "mix", "RUN": "calm", **paths,
-                                 "DELAY_MS": str(pacing_delay_ms(options, alone["rate"] / 2))}, seconds=max(5, options.seconds // 2))
+            calm = wrk(
+                options,
+                {"MODE": "mix", "RUN": "calm", **paths, "DELAY_MS": str(pacing_delay_ms(options, alone["rate"] / 2))},
+                seconds=max(5, options.seconds // 2),
+            )
             wait_for_drain(timeout=300)
             busy = wrk(options, {"MODE": "mix", "RUN": "busy", **paths})
             wait_for_drain(timeout=300)
@@ -108,12 +151,21 @@ def parse_arguments():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--event-workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="Turns of the one-INSERT view and the webhook with the workers stopped.")
-    parser.add_argument("--worker-nice", type=int, default=10,
-                        help="CPU priority of the event workers: on shared cores the acknowledgement comes first.")
-    parser.add_argument("--sustained-rate", type=float, default=450,
-                        help="Deliveries per second of the sustained run (450: about 200 calls/s of the mix).")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="Turns of the one-INSERT view and the webhook with the workers stopped."
+    )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="CPU priority of the event workers: on shared cores the acknowledgement comes first.",
+    )
+    parser.add_argument(
+        "--sustained-rate",
+        type=float,
+        default=450,
+        help="Deliveries per second of the sustained run (450: about 200 calls/s of the mix).",
+    )
     return parser.parse_args()
 
 
@@ -159,9 +211,13 @@ def reset_data():
     from channels_app.models import Bot, TelephonyChannel
 
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, body bytea, received_at timestamptz)")
-        cursor.execute("TRUNCATE bench_raw, dialogs_feedmessage, dialogs_callevent, actions_enrichmentrun, dialogs_dialog, "
-                       "channels_app_rawevent, channels_app_telephonychannel, channels_app_bot_members, channels_app_bot CASCADE")
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, body bytea, received_at timestamptz)"
+        )
+        cursor.execute(
+            "TRUNCATE bench_raw, dialogs_feedmessage, dialogs_callevent, actions_enrichmentrun, dialogs_dialog, "
+            "channels_app_rawevent, channels_app_telephonychannel, channels_app_bot_members, channels_app_bot CASCADE"
+        )
     bot = Bot.objects.create(name="Benchmark")
     setera = TelephonyChannel.from_preset(bot, "Setera", "setera")
     phonon = TelephonyChannel.from_preset(bot, "Phonon", "phonon")
@@ -174,7 +230,9 @@ def reset_data():
 
 
 def start(command, env):
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
 
 def stop(process):
@@ -198,11 +256,20 @@ def wait_for_server():
 
 
 def wrk(options, env, seconds=None):
-    command = ["wrk", f"-t{options.threads}", f"-c{options.connections}", f"-d{seconds or options.seconds}s",
-               "--latency", "-s", str(ROOT / "bench" / "ingest.lua"), f"http://127.0.0.1:{PORT}"]
+    command = [
+        "wrk",
+        f"-t{options.threads}",
+        f"-c{options.connections}",
+        f"-d{seconds or options.seconds}s",
+        "--latency",
+        "-s",
+        str(ROOT / "bench" / "ingest.lua"),
+        f"http://127.0.0.1:{PORT}",
+    ]
     with tempfile.NamedTemporaryFile("r", prefix="wrk-acks-", suffix=".txt") as acks:
-        output = subprocess.run(command, env={**os.environ, **env, "ACK_FILE": acks.name}, capture_output=True, text=True,
-                                check=True).stdout
+        output = subprocess.run(
+            command, env={**os.environ, **env, "ACK_FILE": acks.name}, capture_output=True, text=True, check=True
+        ).stdout
         record_acknowledgements(acks)
     match = re.search(r"RESULT (.*)", output)
     result = {key: float(value) for key, value in (pair.split("=") for pair in match.group(1).split())}
@@ -228,7 +295,9 @@ def acknowledged_calls():
     events_of_call = defaultdict(set)
     ids = sorted(LEDGER["acknowledged_event_ids"])
     for start in range(0, len(ids), 5000):
-        rows = RawEvent.objects.filter(pk__in=ids[start:start + 5000]).values_list("channel_id", "body", "content_type")
+        rows = RawEvent.objects.filter(pk__in=ids[start : start + 5000]).values_list(
+            "channel_id", "body", "content_type"
+        )
         for channel_id, body, content_type in rows:
             event = RawEvent(channel=channels[channel_id], body=bytes(body), content_type=content_type)
             for payload in event.payloads():
@@ -245,7 +314,7 @@ def calls_without_exactly_one_dialog(call_ids):
     counts = {}
     call_ids = sorted(call_ids)
     for start in range(0, len(call_ids), 5000):
-        chunk = call_ids[start:start + 5000]
+        chunk = call_ids[start : start + 5000]
         counts.update(Dialog.objects.filter(call_id__in=chunk).values_list("call_id").annotate(n=Count("id")))
     return sorted(call_id for call_id in call_ids if counts.get(call_id) != 1)
 
@@ -278,27 +347,41 @@ def report(runs, started, ingest_end, drained, options):
     complete = Dialog.objects.filter(completed_at__isnull=False)
     per_call = Dialog.objects.values("channel_id", "call_id").annotate(n=Count("id")).filter(n__gt=1).count()
     in_sustained = complete.filter(call_id__startswith="sustained-")
-    lags = sorted((updated - last).total_seconds() for updated, last in in_sustained.values_list("updated_at", "last_event_at"))
+    lags = sorted(
+        (updated - last).total_seconds() for updated, last in in_sustained.values_list("updated_at", "last_event_at")
+    )
     during = in_sustained.filter(completed_at__lte=_aware(ingest_end), completed_at__gte=_aware(started)).count()
     states = dict(RawEvent.objects.values_list("state").annotate(n=Count("id")))
     print(f"{'view':40} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for name, run in (("bare Django view", bare), ("one-INSERT view (median round)", naive),
-                      ("webhook, workers stopped (median round)", alone),
-                      ("webhook at half peak, workers stopped", runs["calm_alone"]),
-                      ("webhook sustained, workers processing", sustained), ("webhook at half its peak rate", calm),
-                      ("webhook flat out, workers processing", runs["busy"])):
+    for name, run in (
+        ("bare Django view", bare),
+        ("one-INSERT view (median round)", naive),
+        ("webhook, workers stopped (median round)", alone),
+        ("webhook at half peak, workers stopped", runs["calm_alone"]),
+        ("webhook sustained, workers processing", sustained),
+        ("webhook at half its peak rate", calm),
+        ("webhook flat out, workers processing", runs["busy"]),
+    ):
         print(f"{name:40} {run['rate']:9.0f} {run['p50_ms']:8.2f} {run['p99_ms']:8.2f} {run['errors']:7.0f}")
     print()
     print(f"webhook / bare view:        {alone['rate'] / bare['rate']:.0%} with the workers stopped")
-    print(f"webhook / one-INSERT view:  {ratios[(len(ratios) - 1) // 2]:.0%} with the workers stopped, median of "
-          f"{len(ratios)} rounds ({', '.join(f'{ratio:.0%}' for ratio in ratios)})  (target at least 90%)")
-    print(f"ack p99 at half peak rate:  {runs['calm_alone']['p99_ms']:.1f} ms with the workers stopped, "
-          f"{calm['p99_ms']:.1f} ms with them processing  (target under 25 ms)")
-    print(f"end to end, sustained run:  {during / (ingest_end - started):.0f} calls/s completed while "
-          f"{sustained['calls'] / sustained['seconds']:.0f} calls/s were sent  (target at least 150)")
+    print(
+        f"webhook / one-INSERT view:  {ratios[(len(ratios) - 1) // 2]:.0%} with the workers stopped, median of "
+        f"{len(ratios)} rounds ({', '.join(f'{ratio:.0%}' for ratio in ratios)})  (target at least 90%)"
+    )
+    print(
+        f"ack p99 at half peak rate:  {runs['calm_alone']['p99_ms']:.1f} ms with the workers stopped, "
+        f"{calm['p99_ms']:.1f} ms with them processing  (target under 25 ms)"
+    )
+    print(
+        f"end to end, sustained run:  {during / (ingest_end - started):.0f} calls/s completed while "
+        f"{sustained['calls'] / sustained['seconds']:.0f} calls/s were sent  (target at least 150)"
+    )
     if lags:
-        print(f"lag p95, sustained run, last event to final dialog: {lags[int(len(lags) * 0.95) - 1]:.2f} s  "
-              "(target under 2 s)")
+        print(
+            f"lag p95, sustained run, last event to final dialog: {lags[int(len(lags) * 0.95) - 1]:.2f} s  "
+            "(target under 2 s)"
+        )
     if drained:
         print(f"backlog after the sustained run drained {drained - ingest_end:.1f} s after it stopped")
     else:
@@ -309,12 +392,18 @@ def report(runs, started, ingest_end, drained, options):
     acknowledged = acknowledged_calls()
     broken = calls_without_exactly_one_dialog(acknowledged)
     verdict = "yes" if acknowledged and not broken and per_call == 0 else "NO"
-    print(f"calls sent: {calls_sent}; every delivery acknowledged: {len(acknowledged)}; dialogs: {dialogs}; "
-          f"calls with more than one dialog: {per_call}")
-    print(f"acknowledged calls without exactly one dialog: {len(broken)}{' (' + ', '.join(broken[:10]) + ')' if broken else ''}; "
-          f"every acknowledged call exactly one dialog: {verdict}")
-    print(f"complete: {complete.count()} (a call cut off by the end of a run, with only its first events sent, "
-          "waits for the sweep)")
+    print(
+        f"calls sent: {calls_sent}; every delivery acknowledged: {len(acknowledged)}; dialogs: {dialogs}; "
+        f"calls with more than one dialog: {per_call}"
+    )
+    print(
+        f"acknowledged calls without exactly one dialog: {len(broken)}{' (' + ', '.join(broken[:10]) + ')' if broken else ''}; "
+        f"every acknowledged call exactly one dialog: {verdict}"
+    )
+    print(
+        f"complete: {complete.count()} (a call cut off by the end of a run, with only its first events sent, "
+        "waits for the sweep)"
+    )
     return verdict == "yes"
 
 

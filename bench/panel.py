@@ -26,8 +26,15 @@ def main():
     options.add_argument("--requests", type=int, default=200)
     options = options.parse_args()
     url = os.environ.get("BENCH_PANEL_DATABASE_URL", DEFAULT_URL)
-    os.environ.update({"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "connective.settings", "SECRET_KEY": "bench-only",
-                       "DEBUG": "false", "ALLOWED_HOSTS": "testserver"})
+    os.environ.update(
+        {
+            "DATABASE_URL": url,
+            "DJANGO_SETTINGS_MODULE": "connective.settings",
+            "SECRET_KEY": "bench-only",
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "testserver",
+        }
+    )
     create_database(url)
     import django
 
@@ -57,9 +64,11 @@ def seed(count):
 
     User = get_user_model()
     staff = User.objects.filter(username="bench-staff").first() or User.objects.create_user(
-        "bench-staff", "staff@bench.example", "x", is_staff=True)
+        "bench-staff", "staff@bench.example", "x", is_staff=True
+    )
     operator = User.objects.filter(username="bench-operator").first() or User.objects.create_user(
-        "bench-operator", "operator@bench.example", "x")
+        "bench-operator", "operator@bench.example", "x"
+    )
     if Dialog.objects.count() == count:
         print(f"{count} dialogs already seeded")
         return staff, operator
@@ -83,22 +92,31 @@ def seed(count):
         "caller_number": "'+38050' || lpad((n::bigint * 7919 %% 10000000)::text, 7, '0')",
         "callee_number": "'+38044' || lpad((n %% 10000000)::text, 7, '0')",
         "duration": "(n %% 600)",
-        "started_at": "t", "answered_at": "t + interval '5 seconds'", "ended_at": "t + interval '65 seconds'",
+        "started_at": "t",
+        "answered_at": "t + interval '5 seconds'",
+        "ended_at": "t + interval '65 seconds'",
         "recording_url": "CASE WHEN n %% 2 = 0 THEN 'https://rec.example/' || n || '.mp3' ELSE '' END",
         "operator_id": f"CASE WHEN n %% 5 = 0 THEN {operator.pk} END",
         "topic_id": f"CASE WHEN n %% 4 = 0 THEN {topic.pk} END",
         "is_test": "n %% 100 = 0",
-        "completed_at": "t", "ready_at": "t", "last_event_at": "t", "created_at": "t", "updated_at": "t",
+        "completed_at": "t",
+        "ready_at": "t",
+        "last_event_at": "t",
+        "created_at": "t",
+        "updated_at": "t",
         "number_digits": "'38050' || lpad((n::bigint * 7919 %% 10000000)::text, 7, '0') || ' 38044' || "
-                         "lpad((n %% 10000000)::text, 7, '0')",
+        "lpad((n %% 10000000)::text, 7, '0')",
     }
     columns, expressions, defaults = defaults_for_the_rest(Dialog, seeded)
     with connection.cursor() as cursor:
-        cursor.execute(f"""
+        cursor.execute(
+            f"""
             INSERT INTO dialogs_dialog ({", ".join(columns)})
             SELECT {", ".join(expressions)}
             FROM generate_series(1, %s) AS n, LATERAL (SELECT now() - (n * interval '30 seconds') AS t) moments
-        """, [*defaults, count])
+        """,
+            [*defaults, count],
+        )
         cursor.execute("ANALYZE dialogs_dialog")
     print(f"seeded {count} dialogs in {time.monotonic() - started:.0f} s")
     return staff, operator

@@ -27,9 +27,13 @@ def load(path, name):
 
 def sample_bodies():
     return {
-        "setera (308 B)": json.dumps(json.loads((SAMPLES / "setera" / "samples" / "setera_incoming.json").read_text())[0]).encode(),
+        "setera (308 B)": json.dumps(
+            json.loads((SAMPLES / "setera" / "samples" / "setera_incoming.json").read_text())[0]
+        ).encode(),
         "wildix (1.2 kB)": (SAMPLES / "wildix" / "samples" / "wildix_call_end.json").read_bytes(),
-        "escaped non-ASCII": json.dumps({"call_id": "c1", "caller_name": "Олена Коваленко", "note": "привіт " * 20}).encode(),
+        "escaped non-ASCII": json.dumps(
+            {"call_id": "c1", "caller_name": "Олена Коваленко", "note": "привіт " * 20}
+        ).encode(),
     }
 
 
@@ -55,8 +59,10 @@ def main():
             order = list(versions.items()) if turn % 2 == 0 else list(reversed(versions.items()))
             for label, module in order:
                 rounds[label].append(per_body_microseconds(module, body, options.number))
-        figures = "  ".join(f"{label} {min(times):6.2f} µs (rounds {min(times):.1f}–{max(times):.1f})"
-                            for label, times in rounds.items())
+        figures = "  ".join(
+            f"{label} {min(times):6.2f} µs (rounds {min(times):.1f}–{max(times):.1f})"
+            for label, times in rounds.items()
+        )
         print(f"{name:20} {figures}")
 
 

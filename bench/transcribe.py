@@ -42,8 +42,10 @@ def main():
             hypotheses = [engine.transcribe(str(path)).text for path, _ in clips]
             seconds = time.monotonic() - started
             rate = word_error_rate([reference for _, reference in clips], hypotheses)
-            print(f"{label:26} audio {audio_seconds:5.1f} s  processing {seconds:5.2f} s  "
-                  f"real-time factor {seconds / audio_seconds:.3f}  WER {rate:.1%}")
+            print(
+                f"{label:26} audio {audio_seconds:5.1f} s  processing {seconds:5.2f} s  "
+                f"real-time factor {seconds / audio_seconds:.3f}  WER {rate:.1%}"
+            )
 
 
 def duration(path):

@@ -11,7 +11,6 @@ cProfile of the drain.
 """
 
 import argparse
-from collections import Counter
 import cProfile
 import io
 import os
@@ -20,6 +19,7 @@ import random
 import re
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,8 +30,14 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/connective_bench"
 def main():
     options = parse_arguments()
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    os.environ.update({"DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "bench.settings",
-                       "SECRET_KEY": "bench-only", "DEBUG": "false"})
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "SECRET_KEY": "bench-only",
+            "DEBUG": "false",
+        }
+    )
     os.environ.pop("REDIS_URL", None)
     from bench.ingest import create_database
 
@@ -89,7 +95,9 @@ def backlog(calls, streams):
 def call_deliveries(rng, call_id, number):
     pick = rng.random()
     if pick < 0.6:
-        events = [setera(call_id, seq, state, number) for seq, state in ((1, "EARLY"), (2, "CONFIRMED"), (3, "TERMINATED"))]
+        events = [
+            setera(call_id, seq, state, number) for seq, state in ((1, "EARLY"), (2, "CONFIRMED"), (3, "TERMINATED"))
+        ]
         if rng.random() < 0.2:
             events = [events[0], events[2], events[1]]
         return [("setera", "application/json", body) for body in events]
@@ -99,23 +107,29 @@ def call_deliveries(rng, call_id, number):
 
 
 def setera(call_id, seq, state, number):
-    return (f'{{"seq_num": {seq}, "call_id": "{call_id}", "timestamp": "2026-01-01T10:00:{seq * 3:02d}.000+00:00", '
-            f'"state": "{state}", "direction": "INCOMING", "local_user_id": "agent{number % 8}@example.com", '
-            f'"local_number": "+358942721{number % 1000:03d}", "device_type": "SOFT", '
-            f'"remote_number": "+3584094{number % 100000:05d}"}}').encode()
+    return (
+        f'{{"seq_num": {seq}, "call_id": "{call_id}", "timestamp": "2026-01-01T10:00:{seq * 3:02d}.000+00:00", '
+        f'"state": "{state}", "direction": "INCOMING", "local_user_id": "agent{number % 8}@example.com", '
+        f'"local_number": "+358942721{number % 1000:03d}", "device_type": "SOFT", '
+        f'"remote_number": "+3584094{number % 100000:05d}"}}'
+    ).encode()
 
 
 def phonon(call_id, number):
-    return (f'{{"callDetails": [{{"calleeNumber": "98765{number % 100000:05d}", "connectTime": "2026-01-01 10:00:05", '
-            f'"didNumber": "8045671234", "duration": "{number % 90}", "endTime": "2026-01-01 10:01:00", '
-            f'"hangupCause": "16", "incoming": true, "startTime": "2026-01-01 10:00:00"}}], '
-            f'"keys": [{{"name": "$flow.key.lang", "value": "en"}}], "phonon-uuid": "{call_id}", '
-            f'"recordingUrls": [{{"recordedFileName": "r.mp3", "recordedFilePublicPath": "https://rec.example/{call_id}.mp3"}}]}}').encode()
+    return (
+        f'{{"callDetails": [{{"calleeNumber": "98765{number % 100000:05d}", "connectTime": "2026-01-01 10:00:05", '
+        f'"didNumber": "8045671234", "duration": "{number % 90}", "endTime": "2026-01-01 10:01:00", '
+        f'"hangupCause": "16", "incoming": true, "startTime": "2026-01-01 10:00:00"}}], '
+        f'"keys": [{{"name": "$flow.key.lang", "value": "en"}}], "phonon-uuid": "{call_id}", '
+        f'"recordingUrls": [{{"recordedFileName": "r.mp3", "recordedFilePublicPath": "https://rec.example/{call_id}.mp3"}}]}}'
+    ).encode()
 
 
 def form(call_id, number):
-    return (f"call_id={call_id}&caller=050{number % 10000000:07d}&callee=%2B380441234567&status=PROPER&direction=in"
-            f"&call_duration={number % 300}").encode()
+    return (
+        f"call_id={call_id}&caller=050{number % 10000000:07d}&callee=%2B380441234567&status=PROPER&direction=in"
+        f"&call_duration={number % 300}"
+    ).encode()
 
 
 def store(deliveries):
@@ -158,7 +172,9 @@ def check(calls):
     doubled = Dialog.objects.values("channel_id", "call_id").annotate(n=Count("id")).filter(n__gt=1).count()
     complete = Dialog.objects.filter(completed_at__isnull=False).count()
     verdict = "yes" if dialogs == calls == complete and not doubled else "NO"
-    print(f"calls: {calls}; dialogs: {dialogs}; complete: {complete}; every call exactly one complete dialog: {verdict}")
+    print(
+        f"calls: {calls}; dialogs: {dialogs}; complete: {complete}; every call exactly one complete dialog: {verdict}"
+    )
     return verdict == "yes"
 
 

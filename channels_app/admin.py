@@ -61,9 +61,12 @@ class BotAdmin(SaneQueryMixin, admin.ModelAdmin):
 
 class SqsQueueForm(forms.ModelForm):
     queue_url = forms.URLField(max_length=500, assume_scheme="https")
-    endpoint_url = forms.URLField(required=False, assume_scheme="https", help_text=SqsQueue._meta.get_field("endpoint_url").help_text)
+    endpoint_url = forms.URLField(
+        required=False, assume_scheme="https", help_text=SqsQueue._meta.get_field("endpoint_url").help_text
+    )
     secret_access_key = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text="Write-only: stored encrypted, never shown again. Leave empty to keep the current one.",
     )
 
@@ -100,15 +103,21 @@ class TelephonyChannelForm(forms.ModelForm):
     )
     default_country_code = forms.ChoiceField(required=False, label="Default country code")
     signature_secret = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False), label="Signature secret",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="Signature secret",
         help_text="The provider's signing secret, webhook token or public key, for every authentication scheme but "
         "token and source_ip. Write-only, stored encrypted. A new secret replaces the current one, which stays valid "
-        "until you forget it, so the provider can switch without lost calls.")
+        "until you forget it, so the provider can switch without lost calls.",
+    )
     forget_previous_secret = forms.BooleanField(required=False, label="Forget the previous signature secret")
     recording_secret = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False), label="Recording host secret",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="Recording host secret",
         help_text="The password or token of recordings.auth in Advanced Config. Write-only: stored encrypted, never "
-        "shown again; empty keeps the current one.")
+        "shown again; empty keeps the current one.",
+    )
 
     class Meta:
         model = TelephonyChannel
@@ -118,9 +127,12 @@ class TelephonyChannelForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["preset"].choices = [("", "— keep the current configuration —")] + [
-            (slug, preset["name"]) for slug, preset in providers.all_presets().items()]
+            (slug, preset["name"]) for slug, preset in providers.all_presets().items()
+        ]
         self.fields["default_country_code"].choices = country_code_choices()
-        self.fields["default_country_code"].help_text = TelephonyChannel._meta.get_field("default_country_code").help_text
+        self.fields["default_country_code"].help_text = TelephonyChannel._meta.get_field(
+            "default_country_code"
+        ).help_text
         if self.instance.pk:
             self.fields["signature_secret"].help_text += " " + secrets_in_force(self.instance)
 
@@ -144,11 +156,15 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["bot", "name", "is_active", "status_panel"]}),
         ("Webhook", {"fields": ["webhook", "token_display", "transport", "data_format"]}),
-        ("Advanced Config", {"fields": ["preset", "advanced_config", "signature_secret", "forget_previous_secret",
-                                        "recording_secret"]}),
+        (
+            "Advanced Config",
+            {"fields": ["preset", "advanced_config", "signature_secret", "forget_previous_secret", "recording_secret"]},
+        ),
         ("Number normalization", {"fields": ["default_country_code"]}),
-        ("Enrichment and transcription", {"fields": ["enrich_action", "enrich_error_action", "default_operator",
-                                                     "auto_transcription"]}),
+        (
+            "Enrichment and transcription",
+            {"fields": ["enrich_action", "enrich_error_action", "default_operator", "auto_transcription"]},
+        ),
     ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -162,11 +178,15 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
             left_out, shown = set(), {}
         else:
             left_out, shown = set(), MASKED_FOR_VIEWERS
-        return [(title, {**options, "fields": [shown.get(f, f) for f in options["fields"] if f not in left_out]})
-                for title, options in self.fieldsets]
+        return [
+            (title, {**options, "fields": [shown.get(f, f) for f in options["fields"] if f not in left_out]})
+            for title, options in self.fieldsets
+        ]
 
     def get_queryset(self, request):
-        last_received = RawEvent.objects.filter(channel=OuterRef("pk")).order_by("-received_at", "-id").values("received_at")[:1]
+        last_received = (
+            RawEvent.objects.filter(channel=OuterRef("pk")).order_by("-received_at", "-id").values("received_at")[:1]
+        )
         return super().get_queryset(request).annotate(last_event_at=Subquery(last_received))
 
     @admin.display(description="Last event", ordering="last_event_at")
@@ -179,14 +199,20 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
         error = activity["last_error"]
         log = reverse("admin:channels_app_rawevent_changelist") + f"?channel__id__exact={channel.pk}"
         if problem := authentication.misconfiguration(channel):
-            return format_html('<div id="channel-status" class="errornote">Every delivery is refused: {}.</div>', problem)
+            return format_html(
+                '<div id="channel-status" class="errornote">Every delivery is refused: {}.</div>', problem
+            )
         return format_html(
             '<div id="channel-status"><strong>{}</strong> · last event {} · last 24 h: {} events, {} dialogs, {} failures'
             '{}<br><a href="{}">Event log</a></div>',
             "Active" if channel.is_active else "Inactive",
             activity["last_event_at"].strftime("%Y-%m-%d %H:%M:%S") if activity["last_event_at"] else "never",
-            activity["events"], activity["dialogs"], activity["failures"],
-            format_html("<br>Last error ({}): {}", error.received_at.strftime("%Y-%m-%d %H:%M"), error.error) if error else "",
+            activity["events"],
+            activity["dialogs"],
+            activity["failures"],
+            format_html("<br>Last error ({}): {}", error.received_at.strftime("%Y-%m-%d %H:%M"), error.error)
+            if error
+            else "",
             log,
         )
 
@@ -201,13 +227,19 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
     @admin.display(description="Webhook token")
     def token_display(self, channel):
         url = reverse("admin:channels_app_telephonychannel_regenerate_token", args=[channel.pk])
-        return format_html('{} <a class="button" href="{}" id="regenerate-token">Regenerate token</a>',
-                           copyable("webhook-token", channel.token), url)
+        return format_html(
+            '{} <a class="button" href="{}" id="regenerate-token">Regenerate token</a>',
+            copyable("webhook-token", channel.token),
+            url,
+        )
 
     @admin.display(description="Webhook token")
     def masked_token(self, channel):
-        return format_html('<code id="webhook-token">{}</code><div class="help">Only staff who may change the channel '
-                           'see its token.</div>', masked(channel.token))
+        return format_html(
+            '<code id="webhook-token">{}</code><div class="help">Only staff who may change the channel '
+            "see its token.</div>",
+            masked(channel.token),
+        )
 
     @admin.display(description="Default operator for 'assign administrator'")
     def default_operator(self, channel):
@@ -235,8 +267,11 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
         preset = providers.load(slug)
         edited = set(form.changed_data)
         if "advanced_config" in edited and form.cleaned_data["advanced_config"] != preset["advanced_config"]:
-            messages.warning(request, f"Advanced Config was saved as you edited it: the preset {preset['name']} was "
-                             "not applied over your edit.")
+            messages.warning(
+                request,
+                f"Advanced Config was saved as you edited it: the preset {preset['name']} was "
+                "not applied over your edit.",
+            )
             return
         channel.advanced_config = preset["advanced_config"]
         if "data_format" not in edited:
@@ -245,9 +280,14 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
 
     def get_urls(self):
         own = [
-            path("<int:pk>/regenerate-token/", self.admin_site.admin_view(self.regenerate_token_view),
-                 name="channels_app_telephonychannel_regenerate_token"),
-            path("<int:pk>/test/", self.admin_site.admin_view(self.test_view), name="channels_app_telephonychannel_test"),
+            path(
+                "<int:pk>/regenerate-token/",
+                self.admin_site.admin_view(self.regenerate_token_view),
+                name="channels_app_telephonychannel_regenerate_token",
+            ),
+            path(
+                "<int:pk>/test/", self.admin_site.admin_view(self.test_view), name="channels_app_telephonychannel_test"
+            ),
         ]
         return own + super().get_urls()
 
@@ -259,9 +299,16 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
             channel.regenerate_token()
             messages.success(request, "A new token was generated: give the provider the new webhook URL or token.")
             return redirect("admin:channels_app_telephonychannel_change", channel.pk)
-        return TemplateResponse(request, "admin/channels_app/telephonychannel/regenerate_token.html", {
-            **self.admin_site.each_context(request), "channel": channel, "opts": self.model._meta,
-            "title": f"Regenerate the token of {channel.name}?"})
+        return TemplateResponse(
+            request,
+            "admin/channels_app/telephonychannel/regenerate_token.html",
+            {
+                **self.admin_site.each_context(request),
+                "channel": channel,
+                "opts": self.model._meta,
+                "title": f"Regenerate the token of {channel.name}?",
+            },
+        )
 
     def test_view(self, request, pk):
         """Seed 000, step 7: a synthetic call through the real endpoint, and what became of it."""
@@ -269,14 +316,28 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
         if request.method != "POST" or not self.has_change_permission(request, channel):
             return redirect("admin:channels_app_telephonychannel_change", channel.pk)
         report = run_test(channel, operator_email=request.user.email)
-        return TemplateResponse(request, "admin/channels_app/telephonychannel/test_report.html", {
-            **self.admin_site.each_context(request), "channel": channel, "report": report, "opts": self.model._meta,
-            "payload": json.dumps(report.payload, indent=2, ensure_ascii=False), "title": f"Test of {channel.name}"})
+        return TemplateResponse(
+            request,
+            "admin/channels_app/telephonychannel/test_report.html",
+            {
+                **self.admin_site.each_context(request),
+                "channel": channel,
+                "report": report,
+                "opts": self.model._meta,
+                "payload": json.dumps(report.payload, indent=2, ensure_ascii=False),
+                "title": f"Test of {channel.name}",
+            },
+        )
 
     def render_change_form(self, request, context, *args, **kwargs):
-        context["presets_json"] = {slug: {"advanced_config": p["advanced_config"], "data_format": p["data_format"],
-                                          "default_country_code": p["default_country_code"]}
-                                   for slug, p in providers.all_presets().items()}
+        context["presets_json"] = {
+            slug: {
+                "advanced_config": p["advanced_config"],
+                "data_format": p["data_format"],
+                "default_country_code": p["default_country_code"],
+            }
+            for slug, p in providers.all_presets().items()
+        }
         return super().render_change_form(request, context, *args, **kwargs)
 
 
@@ -286,17 +347,23 @@ def webhook_instructions(channel, token):
     return format_html(
         '{}<br>{}<div class="help">Recommended: send the token in this header (or <code>Authorization: Bearer …</code>).'
         '</div>{}<div class="help">Only for providers that can be given nothing but a URL: a token in the URL lands in '
-        'access logs (ours, proxies\', the provider\'s).</div>',
-        copyable("webhook-url", channel.webhook_url), copyable("webhook-header", f"X-Webhook-Token: {token}"),
-        copyable("webhook-url-with-token", f"{channel.webhook_url}?token={token}"))
+        "access logs (ours, proxies', the provider's).</div>",
+        copyable("webhook-url", channel.webhook_url),
+        copyable("webhook-header", f"X-Webhook-Token: {token}"),
+        copyable("webhook-url-with-token", f"{channel.webhook_url}?token={token}"),
+    )
 
 
 def copyable(element_id, value):
     return format_html(
         '<code id="{}" style="user-select: all">{}</code> '
         '<button type="button" class="button copy" data-copy="{}" onclick="navigator.clipboard && '
-        'navigator.clipboard.writeText(document.getElementById(this.dataset.copy).textContent); '
-        'this.textContent=\'Copied\'">Copy</button>', element_id, value, element_id)
+        "navigator.clipboard.writeText(document.getElementById(this.dataset.copy).textContent); "
+        "this.textContent='Copied'\">Copy</button>",
+        element_id,
+        value,
+        element_id,
+    )
 
 
 @admin.register(RawEvent)
@@ -305,8 +372,20 @@ class RawEventAdmin(SaneQueryMixin, admin.ModelAdmin):
     list_filter = ["state", "channel", "is_test"]
     list_select_related = ["channel"]
     actions = ["reprocess"]
-    readonly_fields = ["channel", "received_at", "state", "attempts", "error", "processed_at", "content_type",
-                       "remote_addr", "is_test", "pretty_headers", "pretty_body", "preview_link"]
+    readonly_fields = [
+        "channel",
+        "received_at",
+        "state",
+        "attempts",
+        "error",
+        "processed_at",
+        "content_type",
+        "remote_addr",
+        "is_test",
+        "pretty_headers",
+        "pretty_body",
+        "preview_link",
+    ]
     exclude = ["body", "available_at", "headers"]
 
     def has_add_permission(self, request):
@@ -326,7 +405,9 @@ class RawEventAdmin(SaneQueryMixin, admin.ModelAdmin):
 
     @admin.display(description="Body")
     def pretty_body(self, event):
-        return format_html('<pre id="event-body" style="max-height:40em;overflow:auto">{}</pre>', masked_body_text(event))
+        return format_html(
+            '<pre id="event-body" style="max-height:40em;overflow:auto">{}</pre>', masked_body_text(event)
+        )
 
     @admin.display(description="Mapping")
     def preview_link(self, event):
@@ -342,7 +423,9 @@ class RawEventAdmin(SaneQueryMixin, admin.ModelAdmin):
         self.message_user(request, f"{count} events queued again; dialogs are updated, never doubled.")
 
     def get_urls(self):
-        preview_url = path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="channels_app_rawevent_preview")
+        preview_url = path(
+            "<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="channels_app_rawevent_preview"
+        )
         return [preview_url, *super().get_urls()]
 
     def preview_view(self, request, pk):
@@ -360,8 +443,23 @@ class RawEventAdmin(SaneQueryMixin, admin.ModelAdmin):
         previews = []
         for payload in payloads[:20]:
             rows, mapped, error = preview(event.channel, payload)
-            previews.append({"rows": rows, "error": error, "payload": json.dumps(payload, indent=2, ensure_ascii=False),
-                             "suggestion": json.dumps(suggest_mapping(payload), indent=2)})
-        return TemplateResponse(request, "admin/channels_app/rawevent/preview.html", {
-            **self.admin_site.each_context(request), "event": event, "previews": previews, "body_error": body_error,
-            "opts": self.model._meta, "title": f"Preview mapping: event #{event.pk}"})
+            previews.append(
+                {
+                    "rows": rows,
+                    "error": error,
+                    "payload": json.dumps(payload, indent=2, ensure_ascii=False),
+                    "suggestion": json.dumps(suggest_mapping(payload), indent=2),
+                }
+            )
+        return TemplateResponse(
+            request,
+            "admin/channels_app/rawevent/preview.html",
+            {
+                **self.admin_site.each_context(request),
+                "event": event,
+                "previews": previews,
+                "body_error": body_error,
+                "opts": self.model._meta,
+                "title": f"Preview mapping: event #{event.pk}",
+            },
+        )

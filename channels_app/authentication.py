@@ -56,7 +56,9 @@ def is_our_test_delivery(channel, request, body):
 
 
 def test_signature(channel, body):
-    return salted_hmac("connective.test-delivery", str(channel.webhook_id).encode() + body, algorithm="sha256").hexdigest()
+    return salted_hmac(
+        "connective.test-delivery", str(channel.webhook_id).encode() + body, algorithm="sha256"
+    ).hexdigest()
 
 
 def test_headers(channel, body):
@@ -65,6 +67,7 @@ def test_headers(channel, body):
 
 
 # -- Source addresses ------------------------------------------------------------------------------------
+
 
 def client_address(request):
     """The sender's address: REMOTE_ADDR, or behind one of settings.TRUSTED_PROXIES the last address in
@@ -115,6 +118,7 @@ def network_or_none(text):
 
 # -- Schemes that compare a presented value with a secret ---------------------------------------------
 
+
 class TokenScheme(Scheme):
     """The webhook token from ?token=, X-Webhook-Token, Authorization: Bearer, or Basic auth's password."""
 
@@ -124,7 +128,11 @@ class TokenScheme(Scheme):
         return False
 
     def refusal(self, delivery):
-        return None if delivery.channel.accepts_token(presented_token(delivery.request)) else "missing or wrong webhook token"
+        return (
+            None
+            if delivery.channel.accepts_token(presented_token(delivery.request))
+            else "missing or wrong webhook token"
+        )
 
 
 class BasicScheme(Scheme):
@@ -171,8 +179,10 @@ class SourceAddressScheme(Scheme):
         return None  # source_refusal() has already checked the address
 
 
-SCHEMES = {scheme.name: scheme for scheme in (
-    TokenScheme(), BasicScheme(), BodyTokenScheme(), SourceAddressScheme(), *signatures.SCHEMES)}
+SCHEMES = {
+    scheme.name: scheme
+    for scheme in (TokenScheme(), BasicScheme(), BodyTokenScheme(), SourceAddressScheme(), *signatures.SCHEMES)
+}
 """Every authentication scheme by its name in Advanced Config: the schema's enum is derived from it."""
 
 

@@ -19,7 +19,9 @@ def country_code_choices():
         national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
         if phonenumbers.region_code_for_country_code(example.country_code) == region or code not in by_code:
             by_code[code] = f"{code} {name} — e.g. {national}"
-    return [("", "— none: numbers must carry their country code —")] + sorted(by_code.items(), key=lambda item: item[1].split(" ", 1)[1])
+    return [("", "— none: numbers must carry their country code —")] + sorted(
+        by_code.items(), key=lambda item: item[1].split(" ", 1)[1]
+    )
 
 
 def example_number(country_code, kind=phonenumbers.PhoneNumberType.MOBILE):

@@ -31,8 +31,10 @@ def backlog_alert():
     except DatabaseError:
         return "The database cannot be reached."
     if age > settings.EVENT_AGE_ALERT_SECONDS:
-        return (f"{pending} webhook events wait to be processed; the oldest has waited {age / 60:.0f} minutes. "
-                "Check that the event worker (manage.py process_events) is running.")
+        return (
+            f"{pending} webhook events wait to be processed; the oldest has waited {age / 60:.0f} minutes. "
+            "Check that the event worker (manage.py process_events) is running."
+        )
     return None
 
 
@@ -45,13 +47,15 @@ def health(request):
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     alert = age > settings.EVENT_AGE_ALERT_SECONDS
-    return JsonResponse({
-        "status": "degraded" if alert else "ok",
-        "database": "ok",
-        "pending_events": pending,
-        "oldest_pending_event_age_seconds": round(age, 1),
-        "backlog_alert": alert,
-    })
+    return JsonResponse(
+        {
+            "status": "degraded" if alert else "ok",
+            "database": "ok",
+            "pending_events": pending,
+            "oldest_pending_event_age_seconds": round(age, 1),
+            "backlog_alert": alert,
+        }
+    )
 
 
 def metrics_refusal(request):
@@ -60,8 +64,9 @@ def metrics_refusal(request):
         return None
     if request.user.is_authenticated:
         return HttpResponse("metrics are for staff or the metrics token\n", status=403, content_type="text/plain")
-    return HttpResponse("metrics need Authorization: Bearer <METRICS_TOKEN> or a staff login\n", status=401,
-                        content_type="text/plain")
+    return HttpResponse(
+        "metrics need Authorization: Bearer <METRICS_TOKEN> or a staff login\n", status=401, content_type="text/plain"
+    )
 
 
 def has_metrics_token(request):

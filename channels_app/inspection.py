@@ -36,7 +36,9 @@ def synthetic_event(channel, operator_email=""):
         "started_at": datetime.now(UTC).isoformat(),
         "sequence": 1,
         "transcript_text": "This is a test call sent by the Test button of Connective.",
-        "status": provider_value(config.get("status_mapping", {}), ["answered", "ended", *TERMINAL_STATUSES], "answered"),
+        "status": provider_value(
+            config.get("status_mapping", {}), ["answered", "ended", *TERMINAL_STATUSES], "answered"
+        ),
         "direction": provider_value(config.get("direction_mapping", {}), [direction], direction, call_id),
     }
     payload = {}
@@ -79,7 +81,7 @@ def first_path(source, direction):
 def put_path(payload, path, value):
     parts = path.split(".")
     node = payload
-    for part, following in zip(parts, parts[1:] + [None]):
+    for part, following in zip(parts, parts[1:] + [None], strict=True):
         if following is None:
             set_item(node, part, value)
             return
@@ -153,7 +155,15 @@ def preview(channel, payload):
             problem = "missing: the payload has nothing at this path"
         elif name in ("status", "direction") and any(key.startswith(f"unmapped-{name}") for key in notes):
             problem = f"unmapped value: add '{raw}' to {name}_mapping"
-        rows.append({"field": name, "source": source, "raw": None if raw is MISSING else raw, "value": value, "problem": problem})
+        rows.append(
+            {
+                "field": name,
+                "source": source,
+                "raw": None if raw is MISSING else raw,
+                "value": value,
+                "problem": problem,
+            }
+        )
     return rows, mapped, error
 
 
@@ -209,7 +219,9 @@ def suggest_mapping(payload):
                 suggestion[field] = path
                 break
     callers = [p for p in numbers if CALLER.search(p)] or numbers[:1]
-    callees = [p for p in numbers if CALLEE.search(p) and p not in callers] or [p for p in numbers if p not in callers][:1]
+    callees = [p for p in numbers if CALLEE.search(p) and p not in callers] or [p for p in numbers if p not in callers][
+        :1
+    ]
     if callers:
         suggestion["caller_number"] = callers[0]
     if callees:

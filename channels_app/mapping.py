@@ -12,15 +12,21 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-
 from dialogs.calls import CANONICAL_STATUSES
 
 TIME_FIELDS = ("timestamp", "started_at", "answered_at", "ended_at")
 NUMBER_FIELDS = ("duration", "sequence")
 TEXT_FIELDS = ("call_id", "caller_number", "callee_number", "operator_id", "recording_url", "parent_call_id")
 # The longest value each text field's column holds; anything longer is cut (and noted), never a crash.
-TEXT_LIMITS = {"call_id": 255, "caller_number": 64, "callee_number": 64, "operator_id": 255,
-               "recording_url": 2000, "status": 64, "direction": 32}
+TEXT_LIMITS = {
+    "call_id": 255,
+    "caller_number": 64,
+    "callee_number": 64,
+    "operator_id": 255,
+    "recording_url": 2000,
+    "status": 64,
+    "direction": 32,
+}
 CALL_FIELDS = {"status", "direction", "transcript_text", *TIME_FIELDS, *NUMBER_FIELDS, *TEXT_FIELDS}
 
 MISSING = object()
@@ -114,8 +120,9 @@ class Mapping:
             return mapped
         if value in ("in", "out"):
             return value
-        event.notes.append((f"unmapped-direction:{value}",
-                            f"Direction '{shown(value)}' is not in direction_mapping; kept as sent."))
+        event.notes.append(
+            (f"unmapped-direction:{value}", f"Direction '{shown(value)}' is not in direction_mapping; kept as sent.")
+        )
         return str(value)
 
     def _set_call_field(self, event, name, value):
@@ -126,13 +133,17 @@ class Mapping:
         elif name in NUMBER_FIELDS:
             number = parse_number(value)
             if number is None:
-                event.notes.append((f"bad-number:{name}:{value}", f"{name}: '{shown(value)}' is not a number; ignored."))
+                event.notes.append(
+                    (f"bad-number:{name}:{value}", f"{name}: '{shown(value)}' is not a number; ignored.")
+                )
             else:
                 event.fields[name] = number
         elif name == "transcript_text":
             event.fields[name] = value
         elif isinstance(value, (dict, list)):
-            event.notes.append((f"not-text:{name}", f"{name}: expected a single value, got {type(value).__name__}; ignored."))
+            event.notes.append(
+                (f"not-text:{name}", f"{name}: expected a single value, got {type(value).__name__}; ignored.")
+            )
         elif name == "recording_url" and not is_web_url(str(value)):
             event.notes.append((f"not-web-url:{name}", f"{name}: '{shown(value)}' is not an http(s) URL; ignored."))
         else:
@@ -143,8 +154,13 @@ class Mapping:
         if moment is None:
             event.notes.append((f"bad-time:{name}:{value}", f"{name}: '{shown(value)}' is not a time; ignored."))
         elif not plausible_call_time(moment):
-            event.notes.append((f"implausible-time:{name}:{value}", f"{name}: '{shown(value)}' is outside the times "
-                                f"a call can have ({settings.CALL_TIME_EARLIEST:%Y-%m-%d} to a day from now); ignored."))
+            event.notes.append(
+                (
+                    f"implausible-time:{name}:{value}",
+                    f"{name}: '{shown(value)}' is outside the times "
+                    f"a call can have ({settings.CALL_TIME_EARLIEST:%Y-%m-%d} to a day from now); ignored.",
+                )
+            )
         else:
             event.fields[name] = moment.isoformat()
 
@@ -154,7 +170,9 @@ class Mapping:
             return mapped
         if value in CANONICAL_STATUSES:
             return value
-        event.notes.append((f"unmapped-status:{value}", f"Status '{shown(value)}' is not in status_mapping; kept as sent."))
+        event.notes.append(
+            (f"unmapped-status:{value}", f"Status '{shown(value)}' is not in status_mapping; kept as sent.")
+        )
         return str(value)
 
 
@@ -178,8 +196,11 @@ def first_known(payload, source, table, canonical, direction=None):
     if isinstance(source, dict):
         source = source.get(direction, [])
     paths = [source] if isinstance(source, str) else list(source)
-    present = [value for value in (resolve_path(payload, path) for path in paths)
-               if value is not MISSING and value is not None and value != ""]
+    present = [
+        value
+        for value in (resolve_path(payload, path) for path in paths)
+        if value is not MISSING and value is not None and value != ""
+    ]
     silent = False
     for value in present:
         mapped = lookup(table, value)

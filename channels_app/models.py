@@ -20,6 +20,7 @@ from .advanced_config import config_errors
 from .mapping import MISSING, Mapping, replaced_at_path, resolve_path
 from .parsing import BodyError, parse_events
 
+
 def new_token():
     return secrets.token_urlsafe(32)
 
@@ -171,6 +172,7 @@ class TelephonyChannel(models.Model):
         """Headers and auth for fetching this channel's recording at `url` (recordings.auth in Advanced
         Config); the credential goes only to the hosts listed in recordings.auth.hosts, never to another."""
         from connective import outbound
+
         auth = self.mapping.recordings.get("auth") or {"type": "none"}
         if auth["type"] == "none" or not outbound.host_is_listed(url, auth.get("hosts", [])):
             return {}
@@ -249,7 +251,8 @@ class RawEvent(models.Model):
         indexes = [
             models.Index(fields=["channel", "-received_at"], name="rawevent_channel_log"),
             models.Index(
-                fields=["channel", "available_at"], name="rawevent_channel_queue",
+                fields=["channel", "available_at"],
+                name="rawevent_channel_queue",
                 condition=models.Q(available_at__isnull=False),
             ),
         ]
@@ -262,8 +265,12 @@ class RawEvent(models.Model):
         """Store a delivery: queued for processing, or rejected with the reason when it cannot be
         (`refusal`: the transport already knows why, e.g. a bad signature)."""
         event = cls(
-            channel=channel, body=body, content_type=content_type[:MAX_CONTENT_TYPE], headers=headers or {},
-            remote_addr=remote_addr, is_test=is_test,
+            channel=channel,
+            body=body,
+            content_type=content_type[:MAX_CONTENT_TYPE],
+            headers=headers or {},
+            remote_addr=remote_addr,
+            is_test=is_test,
         )
         if len(content_type) > MAX_CONTENT_TYPE:
             refusal = refusal or f"the Content-Type header is longer than {MAX_CONTENT_TYPE} characters"
@@ -281,8 +288,19 @@ class RawEvent(models.Model):
         event.insert()
         return event
 
-    INSERTED_FIELDS = ("channel", "received_at", "content_type", "headers", "remote_addr", "body", "is_test", "state",
-                       "available_at", "attempts", "error")
+    INSERTED_FIELDS = (
+        "channel",
+        "received_at",
+        "content_type",
+        "headers",
+        "remote_addr",
+        "body",
+        "is_test",
+        "state",
+        "available_at",
+        "attempts",
+        "error",
+    )
 
     def insert(self):
         """One plain INSERT, the whole cost of storing a delivery on the webhook's hot path. The ORM's save()
@@ -292,9 +310,17 @@ class RawEvent(models.Model):
         postgresql = connection.vendor == "postgresql"
         moment = connection.ops.adapt_datetimefield_value
         values = [
-            self.channel_id, self.received_at if postgresql else moment(self.received_at), self.content_type,
-            json.dumps(self.headers, ensure_ascii=False), self.remote_addr, self.body, self.is_test, self.state,
-            self.available_at if postgresql else moment(self.available_at), self.attempts, self.error,
+            self.channel_id,
+            self.received_at if postgresql else moment(self.received_at),
+            self.content_type,
+            json.dumps(self.headers, ensure_ascii=False),
+            self.remote_addr,
+            self.body,
+            self.is_test,
+            self.state,
+            self.available_at if postgresql else moment(self.available_at),
+            self.attempts,
+            self.error,
         ]
         if postgresql:  # a prepared statement, bound on the server: parsed and planned once per connection
             with connection.wrap_database_errors:  # a lost connection is Django's DatabaseError (503), and closed
@@ -339,7 +365,7 @@ class RawEvent(models.Model):
             self.finish(self.State.FAILED, f"gave up after {self.attempts} attempts: {error}")
             return
         self.state, self.error = self.State.RECEIVED, error
-        self.available_at = timezone.now() + timedelta(seconds=10 * 2 ** self.attempts)
+        self.available_at = timezone.now() + timedelta(seconds=10 * 2**self.attempts)
         self.save(update_fields=["state", "error", "available_at"])
 
     def requeue(self):
@@ -393,5 +419,7 @@ class SqsQueue(models.Model):
         if self.last_error:
             return f"Error since {self.last_error_at:%Y-%m-%d %H:%M:%S}: {self.last_error}"
         if self.last_poll_at:
-            return f"Polling: last poll {self.last_poll_at:%Y-%m-%d %H:%M:%S}, {self.messages_received} messages received"
+            return (
+                f"Polling: last poll {self.last_poll_at:%Y-%m-%d %H:%M:%S}, {self.messages_received} messages received"
+            )
         return "Not polled yet: is the SQS consumer (manage.py consume_sqs) running?"

@@ -94,7 +94,11 @@ DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_
 def _refuse_unstorable(data):
     for text in _strings(data):
         if match := UNSTORABLE.search(text):
-            what = "a NUL character (\\u0000)" if match.group() == "\x00" else "a lone surrogate (an unpaired \\ud800-\\udfff escape)"
+            what = (
+                "a NUL character (\\u0000)"
+                if match.group() == "\x00"
+                else "a lone surrogate (an unpaired \\ud800-\\udfff escape)"
+            )
             raise BodyError(f"the body holds {what}, which cannot be stored: remove it")
 
 

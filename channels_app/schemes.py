@@ -36,7 +36,9 @@ class Delivery:
 
     def matches_a_secret(self, presented):
         """Compared in constant time with the current secret and, during a rotation, the previous one."""
-        return any(hmac.compare_digest(secret.encode(), presented.encode()) for secret in self.channel.signature_secrets())
+        return any(
+            hmac.compare_digest(secret.encode(), presented.encode()) for secret in self.channel.signature_secrets()
+        )
 
     @property
     def secrets(self):

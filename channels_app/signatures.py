@@ -101,7 +101,7 @@ def render(template, delivery, body=None):
     parts = []
     position = 0
     for placeholder in PLACEHOLDER.finditer(template):
-        parts.append(template[position:placeholder.start()].encode())
+        parts.append(template[position : placeholder.start()].encode())
         name = placeholder.group(1)
         if name == "body":
             parts.append(delivery.body if body is None else body)
@@ -147,12 +147,18 @@ class StandardWebhooksScheme(Scheme):
                 return f"missing header {header}"
         if reason := timestamp_refusal(delivery.config, "webhook-timestamp", delivery.header("webhook-timestamp")):
             return reason
-        expected = [standard_webhooks_signature(secret, delivery.header("webhook-id"),
-                                                delivery.header("webhook-timestamp"), delivery.body)
-                    for secret in delivery.secrets]
-        presented = [value.partition(",")[2] for value in delivery.header("webhook-signature").split()
-                     if value.startswith("v1,")]
-        return None if any(any_equal(expected, value) for value in presented) else "the signature does not match the body"
+        expected = [
+            standard_webhooks_signature(
+                secret, delivery.header("webhook-id"), delivery.header("webhook-timestamp"), delivery.body
+            )
+            for secret in delivery.secrets
+        ]
+        presented = [
+            value.partition(",")[2] for value in delivery.header("webhook-signature").split() if value.startswith("v1,")
+        ]
+        return (
+            None if any(any_equal(expected, value) for value in presented) else "the signature does not match the body"
+        )
 
 
 def standard_webhooks_signature(secret, message_id, timestamp, body):
@@ -270,8 +276,12 @@ class VonageScheme(Scheme):
         claims = None
         for secret in delivery.secrets:
             try:
-                claims = jwt.decode(token.strip(), secret, algorithms=["HS256"],
-                                    options={"require": ["iat", "payload_hash"], "verify_iat": False})
+                claims = jwt.decode(
+                    token.strip(),
+                    secret,
+                    algorithms=["HS256"],
+                    options={"require": ["iat", "payload_hash"], "verify_iat": False},
+                )
                 break
             except jwt.InvalidSignatureError:
                 continue

@@ -21,8 +21,15 @@ from .models import RawEvent, SqsQueue, TelephonyChannel
 
 log = logging.getLogger(__name__)
 
-CREDENTIAL_ERRORS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
-                     "InvalidAccessKeyId", "AccessDenied", "AccessDeniedException", "InvalidSecurity"}
+CREDENTIAL_ERRORS = {
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidSecurity",
+}
 
 
 def client_for(queue):
@@ -53,7 +60,9 @@ def poll(queue, wait_seconds=20):
         return 0
     try:
         answer = client.receive_message(
-            QueueUrl=queue.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
+            QueueUrl=queue.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait_seconds,
             MessageAttributeNames=["All"],
         )
     except (ClientError, BotoCoreError) as exc:
@@ -83,17 +92,23 @@ def store_or_reject(queue, message):
         log.warning("SQS message %s cannot be stored as it came: %s", message.get("MessageId"), type(exc).__name__)
         body = str(message.get("Body", "")).encode("utf-8", "replace")
         reason = f"the message could not be read ({type(exc).__name__}); stored as received"
-        return RawEvent.receive(queue.channel, body, headers={"X-SQS-Message-Id": str(message.get("MessageId", ""))},
-                                refusal=reason)
+        return RawEvent.receive(
+            queue.channel, body, headers={"X-SQS-Message-Id": str(message.get("MessageId", ""))}, refusal=reason
+        )
 
 
 def store(queue, message):
     """One message as one raw event: its body, its attributes as headers, its message id."""
     body = message.get("Body", "").encode("utf-8", "surrogatepass")  # a lone surrogate: refused as bad UTF-8
     attributes = {name: value.get("StringValue", "") for name, value in message.get("MessageAttributes", {}).items()}
-    headers = {**{name[:200]: value[:1000].replace("\x00", "") for name, value in attributes.items()
-                  if name.upper() != "X-SIGNATURE"},
-               "X-SQS-Message-Id": message.get("MessageId", "")}
+    headers = {
+        **{
+            name[:200]: value[:1000].replace("\x00", "")
+            for name, value in attributes.items()
+            if name.upper() != "X-SIGNATURE"
+        },
+        "X-SQS-Message-Id": message.get("MessageId", ""),
+    }
     refusal = ""
     if queue.require_signature and not signed(body, attributes.get("X-SIGNATURE", ""), queue.secret_access_key):
         refusal = "the message's X-SIGNATURE does not match its body (or is missing)"
@@ -111,7 +126,8 @@ def record(queue, received=0, error=""):
         SqsQueue.objects.filter(pk=queue.pk).update(last_poll_at=now, last_error=error, last_error_at=now)
     else:
         SqsQueue.objects.filter(pk=queue.pk).update(
-            last_poll_at=now, last_error="", last_error_at=None, messages_received=F("messages_received") + received)
+            last_poll_at=now, last_error="", last_error_at=None, messages_received=F("messages_received") + received
+        )
 
 
 def in_plain_words(exc, queue):
@@ -132,8 +148,9 @@ def in_plain_words(exc, queue):
 
 def active_queues():
     return list(
-        SqsQueue.objects.filter(channel__is_active=True, channel__transport=TelephonyChannel.Transport.SQS)
-        .select_related("channel")
+        SqsQueue.objects.filter(
+            channel__is_active=True, channel__transport=TelephonyChannel.Transport.SQS
+        ).select_related("channel")
     )
 
 

@@ -37,11 +37,18 @@ def run_test(channel, operator_email="", wait_seconds=10.0):
     else:
         body, content_type = json.dumps(report.payload), "application/json"
     try:
-        answer = requests.post(channel.webhook_url, data=body, timeout=10, headers={
-            "Content-Type": content_type, **test_headers(channel, body.encode())})
+        answer = requests.post(
+            channel.webhook_url,
+            data=body,
+            timeout=10,
+            headers={"Content-Type": content_type, **test_headers(channel, body.encode())},
+        )
     except requests.RequestException as exc:
-        report.step("Send the webhook", False, f"{channel.webhook_url} cannot be reached from the server ({exc}). "
-                    "Check PUBLIC_BASE_URL.")
+        report.step(
+            "Send the webhook",
+            False,
+            f"{channel.webhook_url} cannot be reached from the server ({exc}). Check PUBLIC_BASE_URL.",
+        )
         return report
     if answer.status_code != 202:
         report.step("Send the webhook", False, f"The endpoint answered HTTP {answer.status_code}: {answer.text[:300]}")
@@ -51,8 +58,12 @@ def run_test(channel, operator_email="", wait_seconds=10.0):
 
     event = wait_for_processing(event_id, wait_seconds)
     if event.state in (RawEvent.State.RECEIVED, RawEvent.State.PROCESSING):
-        report.step("Process the event", False, f"No worker processed it within {wait_seconds:g} s: is the event "
-                    "worker (manage.py process_events) running?")
+        report.step(
+            "Process the event",
+            False,
+            f"No worker processed it within {wait_seconds:g} s: is the event "
+            "worker (manage.py process_events) running?",
+        )
         return report
     if event.state != RawEvent.State.PROCESSED:
         report.step("Process the event", False, f"The event {event.state}: {event.error}")
@@ -60,11 +71,18 @@ def run_test(channel, operator_email="", wait_seconds=10.0):
     report.step("Process the event", True, "Mapped and merged by the event worker.")
 
     report.dialog = Dialog.objects.filter(channel=channel, call_id=call_id).first()
-    if report.step("Create the test dialog", report.dialog is not None and report.dialog.is_test,
-                   "" if report.dialog else "No dialog has the test call's id."):
-        report.step("Complete the call", report.dialog.is_complete,
-                    f"Status {report.dialog.status}." if report.dialog.is_complete else
-                    "The call is not complete: map a final status in status_mapping.")
+    if report.step(
+        "Create the test dialog",
+        report.dialog is not None and report.dialog.is_test,
+        "" if report.dialog else "No dialog has the test call's id.",
+    ):
+        report.step(
+            "Complete the call",
+            report.dialog.is_complete,
+            f"Status {report.dialog.status}."
+            if report.dialog.is_complete
+            else "The call is not complete: map a final status in status_mapping.",
+        )
     return report
 
 

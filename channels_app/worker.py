@@ -36,6 +36,7 @@ MAX_CALLS_PER_TRANSACTION, MAX_EVENTS_PER_TRANSACTION = 200, 2000
 
 # -- The loop ----------------------------------------------------------------------------------------
 
+
 def process_batch(limit=BATCH_SIZE):
     """Claim and process up to `limit` events; the number processed."""
     relax_durability()
@@ -106,20 +107,25 @@ def hand_over(changes):
 
 # -- Claiming ----------------------------------------------------------------------------------------
 
+
 def fair_turns(now, limit):
     """The ids of up to `limit` available events, taking turns between channels (each channel's oldest
     first, then each one's second…), so one noisy channel cannot starve the others."""
     table, channels = RawEvent._meta.db_table, TelephonyChannel._meta.db_table
     if connection.vendor == "postgresql":  # each channel's head of queue through its index
-        candidates = (f"{channels} c CROSS JOIN LATERAL (SELECT id, channel_id, available_at FROM {table} r "
-                      "WHERE r.channel_id = c.id AND r.available_at <= %s ORDER BY available_at, id LIMIT %s) q")
+        candidates = (
+            f"{channels} c CROSS JOIN LATERAL (SELECT id, channel_id, available_at FROM {table} r "
+            "WHERE r.channel_id = c.id AND r.available_at <= %s ORDER BY available_at, id LIMIT %s) q"
+        )
         params = [now, limit, limit]
     else:
         candidates = f"(SELECT id, channel_id, available_at FROM {table} WHERE available_at <= %s) q"
         params = [now, limit]
-    sql = ("SELECT id FROM (SELECT q.id, q.available_at, row_number() OVER "
-           f"(PARTITION BY q.channel_id ORDER BY q.available_at, q.id) AS turn FROM {candidates}) turns "
-           "ORDER BY turn, available_at, id LIMIT %s")
+    sql = (
+        "SELECT id FROM (SELECT q.id, q.available_at, row_number() OVER "
+        f"(PARTITION BY q.channel_id ORDER BY q.available_at, q.id) AS turn FROM {candidates}) turns "
+        "ORDER BY turn, available_at, id LIMIT %s"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
@@ -154,6 +160,7 @@ def claim(limit):
 
 # -- Processing a batch ------------------------------------------------------------------------------
 
+
 @dataclass
 class Batch:
     """Claimed deliveries on their way: their events grouped by call, and what became of each delivery
@@ -180,7 +187,7 @@ def process(raw_events):
             map_or_fail(batch, raw_event)
         remember_operators(batch)
         for key, outcomes in merge_in_chunks(batch.calls, batch.troubled).items():
-            for item, was_merged in zip(batch.calls[key], outcomes):
+            for item, was_merged in zip(batch.calls[key], outcomes, strict=True):
                 batch.merged[item.raw_event.pk] += was_merged
         record_outcomes(batch)
 
@@ -276,6 +283,7 @@ def merge_chunk(calls, troubled):
 def hand_over_safely(changes):
     """Once the merge is committed: a follow-up that fails is logged, never a reason to merge again (the
     sweeps find what a lost follow-up left undone)."""
+
     def follow_up():
         try:
             hand_over(changes)
@@ -300,6 +308,7 @@ def record_outcomes(batch):
     for state, raw_events in done.items():
         now = timezone.now()
         RawEvent.objects.filter(pk__in=[raw_event.pk for raw_event in raw_events]).update(
-            state=state, error="", available_at=None, processed_at=now)
+            state=state, error="", available_at=None, processed_at=now
+        )
         for raw_event in raw_events:
             raw_event.state, raw_event.error, raw_event.available_at, raw_event.processed_at = state, "", None, now

@@ -9,9 +9,12 @@ from django.conf import settings
 
 
 def _fernet():
-    key = settings.FIELD_ENCRYPTION_KEY or base64.urlsafe_b64encode(
-        hashlib.sha256(f"connective-fields:{settings.SECRET_KEY}".encode()).digest()
-    ).decode()
+    key = (
+        settings.FIELD_ENCRYPTION_KEY
+        or base64.urlsafe_b64encode(
+            hashlib.sha256(f"connective-fields:{settings.SECRET_KEY}".encode()).digest()
+        ).decode()
+    )
     return Fernet(key)
 
 

@@ -24,12 +24,15 @@ from urllib3.util import parse_url
 
 MAX_REDIRECTS = 3
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
-NEVER_PUBLIC_V6 = [ipaddress.ip_network(network) for network in (
-    "::/96",  # IPv4-compatible (deprecated): ::7f00:1 is 127.0.0.1 to some stacks
-    "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
-    "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215): translates to whatever the local network has
-    "fec0::/10",  # site-local (deprecated, still routed inside some networks)
-)]
+NEVER_PUBLIC_V6 = [
+    ipaddress.ip_network(network)
+    for network in (
+        "::/96",  # IPv4-compatible (deprecated): ::7f00:1 is 127.0.0.1 to some stacks
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215): translates to whatever the local network has
+        "fec0::/10",  # site-local (deprecated, still routed inside some networks)
+    )
+]
 
 
 class OutboundError(Exception):
@@ -111,8 +114,10 @@ def parse(url):
     if parts.scheme not in ("http", "https") or not parts.host:
         raise RefusedAddress(f"only http and https URLs can be called, not '{url[:100]}'")
     if parts.auth is not None or "@" in (split.netloc or ""):
-        raise RefusedAddress(f"refused '{url[:100]}': a user name or password in the URL is never sent "
-                             "(set the credentials where the call is configured)")
+        raise RefusedAddress(
+            f"refused '{url[:100]}': a user name or password in the URL is never sent "
+            "(set the credentials where the call is configured)"
+        )
     host = parts.host.lower()
     if host.startswith("["):
         host = host[1:-1]
@@ -187,7 +192,9 @@ class PinnedAddressAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
-def request(method, url, *, allowed_hosts=(), timeout=5.0, retries=0, backoff=0.5, max_bytes=10 * 1024 * 1024, **kwargs):
+def request(
+    method, url, *, allowed_hosts=(), timeout=5.0, retries=0, backoff=0.5, max_bytes=10 * 1024 * 1024, **kwargs
+):
     """Send one request (following up to three checked redirects) and read the whole answer, up to
     `max_bytes`; network errors and 5xx answers are retried `retries` times with exponential backoff."""
     attempt = 0
@@ -196,7 +203,9 @@ def request(method, url, *, allowed_hosts=(), timeout=5.0, retries=0, backoff=0.
             started = time.monotonic()
             with stream(method, url, allowed_hosts=allowed_hosts, timeout=timeout, **kwargs) as response:
                 body = read_capped(response, max_bytes)
-            answer = Answer(response.status_code, dict(response.headers), body, response.url, time.monotonic() - started)
+            answer = Answer(
+                response.status_code, dict(response.headers), body, response.url, time.monotonic() - started
+            )
         except OutboundError as exc:
             if exc.permanent or attempt >= retries:
                 raise
@@ -257,8 +266,15 @@ def _send(method, url, allowed_hosts, timeout, kwargs):
     headers = {**(kwargs.get("headers") or {}), "Host": target.netloc}
     options = {k: v for k, v in kwargs.items() if k != "headers"}
     try:
-        return session.request(method, target.url_to(address), headers=headers, timeout=timeout, allow_redirects=False,
-                               stream=True, **options)
+        return session.request(
+            method,
+            target.url_to(address),
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            stream=True,
+            **options,
+        )
     except requests.Timeout:
         raise OutboundError(f"no answer from {target.host} within {timeout:g} s") from None
     except requests.ConnectionError as exc:

@@ -24,9 +24,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
-TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID = env.int(
-    "TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID", default=1
-)
+TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID = env.int("TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID", default=1)
 
 # Webhook ingestion
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
@@ -188,7 +186,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Call dialogs made from telephony providers' webhooks.",
     "VERSION": "1.0.0",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "connective.openapi.add_webhook_endpoint"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "connective.openapi.add_webhook_endpoint",
+    ],
 }
 
 # Rate limiters' counters: shared through Redis when there is one, else per process.
@@ -234,8 +235,12 @@ else:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"()": "connective.logs.NumberMaskingFormatter",
-                             "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            "()": "connective.logs.NumberMaskingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},

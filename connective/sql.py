@@ -14,7 +14,9 @@ def insert_many(instances):
         type(instances[0]).objects.bulk_create(instances)
         return
     sql, values = insert_statement(instances, f"RETURNING {connection.ops.quote_name(instances[0]._meta.pk.column)}")
-    for instance, (pk,) in zip(instances, execute_bound(sql, values)):  # rows come back in the VALUES' order
+    for instance, (pk,) in zip(
+        instances, execute_bound(sql, values), strict=True
+    ):  # rows come back in the VALUES' order
         saved_as(instance, pk)
 
 
@@ -25,13 +27,18 @@ def insert_many_unless_exist(instances, conflict_fields):
         return []
     meta, quote = instances[0]._meta, connection.ops.quote_name
     conflict_columns = [quote(meta.get_field(name).column) for name in conflict_fields]
-    sql, values = insert_statement(instances, f"ON CONFLICT ({', '.join(conflict_columns)}) DO NOTHING "
-                                              f"RETURNING {quote(meta.pk.column)}, {', '.join(conflict_columns)}")
+    sql, values = insert_statement(
+        instances,
+        f"ON CONFLICT ({', '.join(conflict_columns)}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}, {', '.join(conflict_columns)}",
+    )
     returned = {tuple(row[1:]): row[0] for row in execute_bound(sql, values)}
     inserted = []
     for instance in instances:
-        key = tuple(meta.get_field(name).get_db_prep_value(getattr(instance, meta.get_field(name).attname), connection)
-                    for name in conflict_fields)
+        key = tuple(
+            meta.get_field(name).get_db_prep_value(getattr(instance, meta.get_field(name).attname), connection)
+            for name in conflict_fields
+        )
         if key in returned:
             saved_as(instance, returned[key])
             inserted.append(instance)
@@ -48,10 +55,13 @@ def insert_statement(instances, suffix):
     meta, quote = instances[0]._meta, connection.ops.quote_name
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     row = f"({', '.join(['%s'] * len(fields))})"
-    values = [field.get_db_prep_save(field.pre_save(instance, True), connection)
-              for instance in instances for field in fields]
-    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-           f"VALUES {', '.join([row] * len(instances))} {suffix}")
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for instance in instances for field in fields
+    ]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES {', '.join([row] * len(instances))} {suffix}"
+    )
     return sql, values
 
 
@@ -66,12 +76,17 @@ def update_many(instances, field_names):
     meta, quote = model._meta, connection.ops.quote_name
     fields = [meta.pk] + [meta.get_field(name) for name in field_names]
     row = "(" + ", ".join(f"%s::{field.cast_db_type(connection)}" for field in fields) + ")"
-    values = [field.get_db_prep_save(getattr(instance, field.attname), connection)
-              for instance in instances for field in fields]
+    values = [
+        field.get_db_prep_save(getattr(instance, field.attname), connection)
+        for instance in instances
+        for field in fields
+    ]
     columns = [quote(field.column) for field in fields]
-    sql = (f"UPDATE {quote(meta.db_table)} AS t SET {', '.join(f'{column} = v.{column}' for column in columns[1:])} "
-           f"FROM (VALUES {', '.join([row] * len(instances))}) AS v({', '.join(columns)}) "
-           f"WHERE t.{columns[0]} = v.{columns[0]}")
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {', '.join(f'{column} = v.{column}' for column in columns[1:])} "
+        f"FROM (VALUES {', '.join([row] * len(instances))}) AS v({', '.join(columns)}) "
+        f"WHERE t.{columns[0]} = v.{columns[0]}"
+    )
     execute_bound(sql, values)
 
 
@@ -94,8 +109,10 @@ def lock_in_order(names):
     locking several names never deadlock one another. PostgreSQL only: SQLite has one writer at a time."""
     if connection.vendor != "postgresql" or not names:
         return
-    keys = sorted({int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
-                   for name in names})
+    keys = sorted(
+        {int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True) for name in names}
+    )
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(k, n) ORDER BY n",
-                       [keys])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(k, n) ORDER BY n", [keys]
+        )

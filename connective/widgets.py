@@ -7,8 +7,14 @@ class PrettyJSONWidget(forms.Textarea):
     """JSON in a monospace editor, pretty-printed."""
 
     def __init__(self, rows=14):
-        super().__init__(attrs={"rows": rows, "class": "vLargeTextField json-editor", "spellcheck": "false",
-                                "style": "font-family: ui-monospace, Menlo, Consolas, monospace; width: 100%; max-width: 60em; tab-size: 2"})
+        super().__init__(
+            attrs={
+                "rows": rows,
+                "class": "vLargeTextField json-editor",
+                "spellcheck": "false",
+                "style": "font-family: ui-monospace, Menlo, Consolas, monospace; width: 100%; max-width: 60em; tab-size: 2",
+            }
+        )
 
     def format_value(self, value):
         try:

@@ -21,7 +21,9 @@ def refuse_non_text_charsets(app):
             charset = value.strip().strip('"')
             if name.strip().lower() == "charset" and not is_text_encoding(charset):
                 body = json.dumps({"error": f"unsupported charset '{charset[:40]}': send UTF-8"}).encode()
-                start_response("400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                start_response(
+                    "400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+                )
                 return [body]
         return app(environ, start_response)
 
@@ -42,7 +44,7 @@ def frozen_after_loading(app):
     only what requests leave behind (well under 1 ms)."""
     from django.urls import get_resolver
 
-    get_resolver().url_patterns
+    get_resolver().url_patterns  # noqa: B018 (loads every URLconf before the first request)
     gc.collect()
     gc.freeze()
     return app

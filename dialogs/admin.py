@@ -23,8 +23,19 @@ class FeedMessageInline(admin.TabularInline):
 
 @admin.register(Dialog)
 class DialogAdmin(SaneQueryMixin, admin.ModelAdmin):
-    list_display = ["call_id", "channel", "direction", "status", "caller_number", "callee_number", "duration",
-                    "started_at", "operator", "is_test", "completed_at"]
+    list_display = [
+        "call_id",
+        "channel",
+        "direction",
+        "status",
+        "caller_number",
+        "callee_number",
+        "duration",
+        "started_at",
+        "operator",
+        "is_test",
+        "completed_at",
+    ]
     list_filter = ["is_test", "channel", "direction", "status", "enrichment_state", "operator"]
     search_fields = ["call_id", "caller_number", "callee_number"]
     raw_id_fields = ["operator"]

@@ -6,8 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .filters import apply_filters, filter_problems, page, visible_channels
-from .models import Dialog, FeedMessage, Topic
 from .history import history, recording_source
+from .models import Dialog, FeedMessage, Topic
 
 
 class TopicSerializer(serializers.ModelSerializer):
@@ -35,9 +35,26 @@ class DialogSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Dialog
-        fields = ["id", "call_id", "channel", "bot", "direction", "status", "caller_number", "callee_number",
-                  "customer_number", "duration", "started_at", "answered_at", "ended_at", "operator", "topic",
-                  "is_test", "has_recording", "has_transcript"]
+        fields = [
+            "id",
+            "call_id",
+            "channel",
+            "bot",
+            "direction",
+            "status",
+            "caller_number",
+            "callee_number",
+            "customer_number",
+            "duration",
+            "started_at",
+            "answered_at",
+            "ended_at",
+            "operator",
+            "topic",
+            "is_test",
+            "has_recording",
+            "has_transcript",
+        ]
 
     def get_operator(self, dialog) -> str | None:
         return dialog.operator.email if dialog.operator else None
@@ -66,27 +83,42 @@ class DialogDetailSerializer(DialogSerializer):
         return recording_source(dialog) or None
 
     def get_feed(self, dialog) -> list[dict]:
-        entries = [{"time": moment, "kind": kind, "text": entry.text if isinstance(entry, FeedMessage) else entry.summary()}
-                   for moment, kind, entry in dialog.feed()]
+        entries = [
+            {"time": moment, "kind": kind, "text": entry.text if isinstance(entry, FeedMessage) else entry.summary()}
+            for moment, kind, entry in dialog.feed()
+        ]
         return FeedEntrySerializer(entries, many=True).data
 
 
 FILTER_PARAMETERS = [
     OpenApiParameter(name, description=description, required=False, type=str)
     for name, description in [
-        ("bot", "bot id"), ("channel", "channel id"), ("direction", "in or out"), ("status", "a canonical status"),
-        ("operator", "a user id, 'me' or 'none'"), ("topic", "topic alias"), ("from", "first day, YYYY-MM-DD"),
-        ("to", "last day, YYYY-MM-DD"), ("recording", "1: with a recording, 0: without"),
-        ("test", "1: include test dialogs"), ("q", "a phone number, whole or partial digits"),
+        ("bot", "bot id"),
+        ("channel", "channel id"),
+        ("direction", "in or out"),
+        ("status", "a canonical status"),
+        ("operator", "a user id, 'me' or 'none'"),
+        ("topic", "topic alias"),
+        ("from", "first day, YYYY-MM-DD"),
+        ("to", "last day, YYYY-MM-DD"),
+        ("recording", "1: with a recording, 0: without"),
+        ("test", "1: include test dialogs"),
+        ("q", "a phone number, whole or partial digits"),
         ("after", "the cursor of the previous page's `next`"),
     ]
 ]
 
 
 class DialogList(APIView):
-    @extend_schema(parameters=FILTER_PARAMETERS, responses={
-        200: DialogSerializer(many=True),
-        400: OpenApiResponse(description="{parameter: [why its value cannot be used]}, e.g. a date that does not exist")})
+    @extend_schema(
+        parameters=FILTER_PARAMETERS,
+        responses={
+            200: DialogSerializer(many=True),
+            400: OpenApiResponse(
+                description="{parameter: [why its value cannot be used]}, e.g. a date that does not exist"
+            ),
+        },
+    )
     def get(self, request):
         """The call history, newest first, in pages of 50: follow `next` (a cursor) for the next page."""
         if problems := filter_problems(request.query_params):
@@ -100,7 +132,9 @@ class DialogDetail(generics.RetrieveAPIView):
     serializer_class = DialogDetailSerializer
 
     def get_queryset(self):
-        return Dialog.objects.visible_to(self.request.user).in_panel().select_related("channel__bot", "operator", "topic")
+        return (
+            Dialog.objects.visible_to(self.request.user).in_panel().select_related("channel__bot", "operator", "topic")
+        )
 
 
 class TopicList(generics.ListAPIView):

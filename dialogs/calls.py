@@ -121,4 +121,3 @@ def talk_time(state):
     if state.status == "answered" and state.answered_at and state.ended_at:
         return max((state.ended_at - state.answered_at).total_seconds(), 0.0)
     return 0.0
-

@@ -14,9 +14,21 @@ PAGE_SIZE = 50
 MAX_ID = 2**63 - 1  # a bigint: a larger id cannot name a row, and the database refuses to compare with it
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 ASCII_DIGITS = re.compile(r"[0-9]+")
-LABELS = {"bot": "Bot", "channel": "Channel", "direction": "Direction", "status": "Status", "operator": "Operator",
-          "topic": "Topic", "from": "From", "to": "To", "recording": "Recording", "test": "Test calls",
-          "q": "Phone number", "after": "Page", "newer_than": "Newer than"}
+LABELS = {
+    "bot": "Bot",
+    "channel": "Channel",
+    "direction": "Direction",
+    "status": "Status",
+    "operator": "Operator",
+    "topic": "Topic",
+    "from": "From",
+    "to": "To",
+    "recording": "Recording",
+    "test": "Test calls",
+    "q": "Phone number",
+    "after": "Page",
+    "newer_than": "Newer than",
+}
 MAX_TEXT = {"topic": 100, "q": 64}
 
 
@@ -53,7 +65,11 @@ def value_problem(name, value):
     if name in ("from", "to"):
         return None if day_start(value) else f"'{value}' is not a date (YYYY-MM-DD)"
     if name in ("after", "newer_than"):
-        return None if value.startswith("~") and is_id(value[1:]) or parse_cursor(value) else "not a cursor this server gave"
+        return (
+            None
+            if value.startswith("~") and is_id(value[1:]) or parse_cursor(value)
+            else "not a cursor this server gave"
+        )
     return None
 
 

@@ -9,15 +9,29 @@ from .models import Dialog
 
 # What a history row shows (the panel's and the API's): loading no more keeps a page of 50 cheap.
 HISTORY_COLUMNS = (
-    "call_id", "direction", "status", "caller_number", "callee_number", "duration", "started_at", "answered_at",
-    "ended_at", "recording_url", "is_test", "channel__name", "channel__bot__name", "operator__email", "topic__alias",
+    "call_id",
+    "direction",
+    "status",
+    "caller_number",
+    "callee_number",
+    "duration",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "recording_url",
+    "is_test",
+    "channel__name",
+    "channel__bot__name",
+    "operator__email",
+    "topic__alias",
     "topic__name",
 )
 
 
 def history(user):
     return (
-        Dialog.objects.visible_to(user).in_panel()
+        Dialog.objects.visible_to(user)
+        .in_panel()
         .select_related("channel__bot", "operator", "topic")
         .only(*HISTORY_COLUMNS)
         .annotate(transcribed=ExpressionWrapper(~Q(transcript=""), output_field=BooleanField()))

@@ -100,15 +100,23 @@ class Dialog(models.Model):
     extra = models.JSONField(default=dict, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True, help_text="When the call's final event came.")
     enrichment_state = models.CharField(max_length=16, choices=EnrichmentState.choices, default=EnrichmentState.NONE)
-    enrichment_queued_at = models.DateTimeField(null=True, blank=True, help_text="When an enrichment task was last queued.")
+    enrichment_queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an enrichment task was last queued."
+    )
     enrichment_lease_until = models.DateTimeField(
-        null=True, blank=True, help_text="An enrichment task runs the action until then; after it, the first worker to see it retries.")
+        null=True,
+        blank=True,
+        help_text="An enrichment task runs the action until then; after it, the first worker to see it retries.",
+    )
     enrichment_attempts = models.PositiveSmallIntegerField(default=0)
     ready_at = models.DateTimeField(
         null=True, blank=True, help_text="When the dialog appeared in the operator panel: complete, and enriched."
     )
     transcription_claimed_until = models.DateTimeField(
-        null=True, blank=True, help_text="A transcription task works on this call until then; after it, the sweep may retry.")
+        null=True,
+        blank=True,
+        help_text="A transcription task works on this call until then; after it, the sweep may retry.",
+    )
     transcription_attempts = models.PositiveSmallIntegerField(default=0)
     awaiting_transcription = models.BooleanField(
         default=False, help_text="Auto transcription should run once the recording is available."
@@ -131,18 +139,23 @@ class Dialog(models.Model):
                 fields=["last_event_at"], name="dialog_incomplete", condition=models.Q(completed_at__isnull=True)
             ),
             # The operator panel's history, newest first, for staff and per channel for operators.
-            models.Index(fields=["-started_at", "-id"], name="dialog_panel", condition=models.Q(ready_at__isnull=False)),
             models.Index(
-                fields=["channel", "-started_at", "-id"], name="dialog_panel_channel",
+                fields=["-started_at", "-id"], name="dialog_panel", condition=models.Q(ready_at__isnull=False)
+            ),
+            models.Index(
+                fields=["channel", "-started_at", "-id"],
+                name="dialog_panel_channel",
                 condition=models.Q(ready_at__isnull=False),
             ),
             models.Index(
-                fields=["status", "-started_at", "-id"], name="dialog_panel_status",
+                fields=["status", "-started_at", "-id"],
+                name="dialog_panel_status",
                 condition=models.Q(ready_at__isnull=False),
             ),
             # The worker looks for expired enrichment leases on every round: only pending dialogs are indexed.
             models.Index(
-                fields=["enrichment_lease_until"], name="dialog_enrichment_pending",
+                fields=["enrichment_lease_until"],
+                name="dialog_enrichment_pending",
                 condition=models.Q(enrichment_state="pending"),
             ),
         ]
@@ -198,11 +211,16 @@ class Dialog(models.Model):
             for dialog in changed:
                 dialog.updated_at = now
             update_many(changed, MERGED_FIELDS)
-            FeedMessage.objects.bulk_create([message for dialog in dialogs.values() for message in dialog.unwritten_notes])
+            FeedMessage.objects.bulk_create(
+                [message for dialog in dialogs.values() for message in dialog.unwritten_notes]
+            )
             for dialog in dialogs.values():
                 dialog.unwritten_notes = None  # from now on a note is written at once
-            changes = DialogChanges(created=[dialog.pk for dialog in dialogs.values() if dialog.is_new],
-                                    changed=[dialog.pk for dialog in changed], media_changed=media_changed)
+            changes = DialogChanges(
+                created=[dialog.pk for dialog in dialogs.values() if dialog.is_new],
+                changed=[dialog.pk for dialog in changed],
+                media_changed=media_changed,
+            )
             for dialog in dialogs.values():
                 changes.add(dialog.changes)
             for pk in {old_dialog_pk for old_dialog_pk, _ in moved}:  # rare: read again, this batch changed them
@@ -245,15 +263,24 @@ class Dialog(models.Model):
         for channel, call_id in keys:
             by_channel.setdefault(channel.pk, []).append(call_id)
         wanted = reduce(or_, (models.Q(channel_id=pk, call_id__in=ids) for pk, ids in by_channel.items()))
-        found = {(dialog.channel_id, dialog.call_id): dialog for dialog in cls.objects.select_for_update().filter(wanted)}
-        missing = [cls(channel=channel, call_id=call_id) for channel, call_id in keys
-                   if (channel.pk, call_id) not in found]
+        found = {
+            (dialog.channel_id, dialog.call_id): dialog for dialog in cls.objects.select_for_update().filter(wanted)
+        }
+        missing = [
+            cls(channel=channel, call_id=call_id) for channel, call_id in keys if (channel.pk, call_id) not in found
+        ]
         for dialog in insert_many_unless_exist(missing, conflict_fields=["channel", "call_id"]):
             dialog.is_new, dialog.noted_keys = True, set()  # no events, no feed yet; our insert locks the row
             found[(dialog.channel_id, dialog.call_id)] = dialog
-        if len(found) < len(keys):  # created by another worker between our read and our insert (SQLite: no advisory locks)
-            found.update({(dialog.channel_id, dialog.call_id): dialog
-                          for dialog in cls.objects.select_for_update().filter(wanted)})
+        if len(found) < len(
+            keys
+        ):  # created by another worker between our read and our insert (SQLite: no advisory locks)
+            found.update(
+                {
+                    (dialog.channel_id, dialog.call_id): dialog
+                    for dialog in cls.objects.select_for_update().filter(wanted)
+                }
+            )
         dialogs = {}
         for channel, call_id in keys:
             dialog = dialogs[(channel, call_id)] = found[(channel.pk, call_id)]
@@ -317,9 +344,11 @@ class Dialog(models.Model):
         self.duration = state.duration
         self.started_at, self.answered_at, self.ended_at = state.started_at, state.answered_at, state.ended_at
         self.caller_number, self.caller_number_valid = self.normalised_number(
-            "caller", state.caller_number, (self.caller_number, self.caller_number_valid))
+            "caller", state.caller_number, (self.caller_number, self.caller_number_valid)
+        )
         self.callee_number, self.callee_number_valid = self.normalised_number(
-            "callee", state.callee_number, (self.callee_number, self.callee_number_valid))
+            "callee", state.callee_number, (self.callee_number, self.callee_number_valid)
+        )
         self.number_digits = " ".join(digits_of(number) for number in (self.caller_number, self.callee_number))
         if mapping.recordings["enabled"]:
             self.recording_url = state.recording_url
@@ -344,7 +373,9 @@ class Dialog(models.Model):
         e164 = to_e164(number, self.channel.default_country_code)
         if e164:
             return e164, True
-        self.note(f"bad-number:{party}:{number}", f"The {party} number '{number}' is not a valid phone number; kept as sent.")
+        self.note(
+            f"bad-number:{party}:{number}", f"The {party} number '{number}' is not a valid phone number; kept as sent."
+        )
         return number, False
 
     def assign_operator(self, operator_ref):
@@ -406,7 +437,10 @@ class Dialog(models.Model):
 
         self.operator = User.objects.active_by_email(str(email))
         if self.operator is None:
-            self.note(f"enriched-operator-not-found:{email}", f"Enrichment named the operator '{email}', but no active user has that email; the dialog is left unassigned.")
+            self.note(
+                f"enriched-operator-not-found:{email}",
+                f"Enrichment named the operator '{email}', but no active user has that email; the dialog is left unassigned.",
+            )
 
     def assign_topic(self, alias):
         self.topic = Topic.objects.filter(alias=str(alias)).first()
@@ -419,7 +453,10 @@ class Dialog(models.Model):
         user_id = settings.TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID
         self.operator = User.objects.filter(pk=user_id, is_active=True).first()
         if self.operator is None:
-            self.note("default-operator-missing", f"No active user has the id {user_id} (TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID); the dialog is left unassigned.")
+            self.note(
+                "default-operator-missing",
+                f"No active user has the id {user_id} (TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID); the dialog is left unassigned.",
+            )
 
     def enrichment_extra(self):
         """Extra fields the enrich action gave: kept when later events rebuild the dialog."""
@@ -459,8 +496,10 @@ class Dialog(models.Model):
         return bool(
             cls.objects.filter(pk=dialog_id, enrichment_state=EnrichmentState.PENDING)
             .filter(models.Q(enrichment_lease_until__isnull=True) | models.Q(enrichment_lease_until__lte=now))
-            .update(enrichment_lease_until=now + timedelta(seconds=lease_seconds),
-                    enrichment_attempts=models.F("enrichment_attempts") + 1)
+            .update(
+                enrichment_lease_until=now + timedelta(seconds=lease_seconds),
+                enrichment_attempts=models.F("enrichment_attempts") + 1,
+            )
         )
 
     @classmethod
@@ -482,7 +521,9 @@ class Dialog(models.Model):
         for pk, attempts in stale.values_list("pk", "enrichment_attempts")[:500]:
             if attempts >= settings.ENRICHMENT_MAX_ATTEMPTS:
                 given_up += cls.give_up_enrichment(pk, attempts, now, changes)
-            elif stale.filter(pk=pk).update(enrichment_lease_until=None, enrichment_queued_at=now):  # not another worker's
+            elif stale.filter(pk=pk).update(
+                enrichment_lease_until=None, enrichment_queued_at=now
+            ):  # not another worker's
                 again.append(pk)
         return again, given_up
 
@@ -546,8 +587,9 @@ class Dialog(models.Model):
 
 
 # What merging events may change in a dialog: all but its identity.
-MERGED_FIELDS = [field.name for field in Dialog._meta.concrete_fields
-                 if field.name not in ("id", "channel", "call_id", "created_at")]
+MERGED_FIELDS = [
+    field.name for field in Dialog._meta.concrete_fields if field.name not in ("id", "channel", "call_id", "created_at")
+]
 
 
 def digits_of(number):
@@ -582,9 +624,16 @@ def transcript_segments(transcript):
         transcript = transcript.get("segments") or transcript.get("chunks") or transcript.get("transcription")
     if not isinstance(transcript, list):
         return []
-    return [{"speaker": str(turn.get("speaker") or turn.get("role") or turn.get("name") or ""),
-             "start": turn.get("start"), "end": turn.get("end"), "text": turn["text"]}
-            for turn in transcript if isinstance(turn, dict) and isinstance(turn.get("text"), str)]
+    return [
+        {
+            "speaker": str(turn.get("speaker") or turn.get("role") or turn.get("name") or ""),
+            "start": turn.get("start"),
+            "end": turn.get("end"),
+            "text": turn["text"],
+        }
+        for turn in transcript
+        if isinstance(turn, dict) and isinstance(turn.get("text"), str)
+    ]
 
 
 class CallEvent(models.Model):

@@ -39,19 +39,23 @@ def dialog_list(request):
     dialogs = apply_filters(history(request.user), filters, request.user)
     rows, next_cursor = page(dialogs, after=filters.get("after"))
     filters.pop("after", None)
-    return render(request, "panel/list.html", {
-        "rows": rows,
-        "first_cursor": cursor_of(rows[0]) if rows else "",
-        "next_cursor": next_cursor,
-        "filter_problems": filter_problems(request.GET).values(),
-        "filters": filters,
-        "filter_query": filters.urlencode(),
-        "channels": visible_channels(request.user),
-        "topics": Topic.objects.all(),
-        "statuses": CANONICAL_STATUSES,
-        "paged": bool(request.GET.get("after")),
-        "poll_ms": int(settings.PANEL_POLL_SECONDS * 1000),
-    })
+    return render(
+        request,
+        "panel/list.html",
+        {
+            "rows": rows,
+            "first_cursor": cursor_of(rows[0]) if rows else "",
+            "next_cursor": next_cursor,
+            "filter_problems": filter_problems(request.GET).values(),
+            "filters": filters,
+            "filter_query": filters.urlencode(),
+            "channels": visible_channels(request.user),
+            "topics": Topic.objects.all(),
+            "statuses": CANONICAL_STATUSES,
+            "paged": bool(request.GET.get("after")),
+            "poll_ms": int(settings.PANEL_POLL_SECONDS * 1000),
+        },
+    )
 
 
 @login_required
@@ -66,7 +70,9 @@ def new_rows(request):
 
 
 def visible_dialog(request, pk):
-    return get_object_or_404(Dialog.objects.visible_to(request.user).in_panel().select_related("channel__bot", "operator", "topic"), pk=pk)
+    return get_object_or_404(
+        Dialog.objects.visible_to(request.user).in_panel().select_related("channel__bot", "operator", "topic"), pk=pk
+    )
 
 
 @login_required
@@ -76,14 +82,18 @@ def dialog_detail(request, pk):
     from recordings.models import Recording, Transcript
 
     transcript = Transcript.objects.filter(dialog=dialog).first()
-    return render(request, "panel/detail.html", {
-        "dialog": dialog,
-        "feed": dialog.feed(),
-        "recording_src": recording_source(dialog),
-        "turns": [turn for turn in (transcript.segments if transcript else []) if turn.get("speaker")],
-        "transcript_meta": transcript,
-        "transcription_obstacle": Recording.transcription_obstacle(dialog),
-    })
+    return render(
+        request,
+        "panel/detail.html",
+        {
+            "dialog": dialog,
+            "feed": dialog.feed(),
+            "recording_src": recording_source(dialog),
+            "turns": [turn for turn in (transcript.segments if transcript else []) if turn.get("speaker")],
+            "transcript_meta": transcript,
+            "transcription_obstacle": Recording.transcription_obstacle(dialog),
+        },
+    )
 
 
 @login_required
@@ -102,9 +112,16 @@ def dialog_recording(request, pk):
         headers["Range"] = request.headers["Range"]
     resources = ExitStack()
     try:
-        upstream = resources.enter_context(outbound.stream(
-            "GET", dialog.recording_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS, timeout=15, headers=headers,
-            **options))
+        upstream = resources.enter_context(
+            outbound.stream(
+                "GET",
+                dialog.recording_url,
+                allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
+                timeout=15,
+                headers=headers,
+                **options,
+            )
+        )
     except outbound.OutboundError as exc:
         return not_loaded(f"{exc}")
     if upstream.status_code not in (200, 206):
@@ -162,7 +179,9 @@ def audio_type(upstream, head):
 
 
 def not_loaded(reason):
-    return audio_only(HttpResponse(f"The recording could not be loaded: {reason}", status=502, content_type="text/plain"))
+    return audio_only(
+        HttpResponse(f"The recording could not be loaded: {reason}", status=502, content_type="text/plain")
+    )
 
 
 def audio_only(response):
@@ -201,8 +220,9 @@ def stored_file_response(request, recording):
     from recordings.audio import SIGNATURES
 
     content_type = recording.content_type if recording.content_type in SIGNATURES else "application/octet-stream"
-    response = StreamingHttpResponse(body(), status=206 if match and (match.group(1) or match.group(2)) else 200,
-                                     content_type=content_type)
+    response = StreamingHttpResponse(
+        body(), status=206 if match and (match.group(1) or match.group(2)) else 200, content_type=content_type
+    )
     response["Content-Length"] = str(last - first + 1)
     response["Accept-Ranges"] = "bytes"
     if response.status_code == 206:

@@ -8,8 +8,18 @@ from .pipeline import queue
 class RecordingAdmin(admin.ModelAdmin):
     list_display = ["dialog", "state", "size", "attempts", "next_attempt_at", "last_error"]
     list_filter = ["state"]
-    readonly_fields = ["dialog", "source_url", "file", "state", "content_type", "size", "attempts", "next_attempt_at",
-                       "last_error", "downloaded_at"]
+    readonly_fields = [
+        "dialog",
+        "source_url",
+        "file",
+        "state",
+        "content_type",
+        "size",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "downloaded_at",
+    ]
     actions = ["retry_download"]
 
     @admin.action(description="Retry the download now")

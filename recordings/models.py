@@ -29,8 +29,7 @@ class Recording(models.Model):
     downloaded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["next_attempt_at"], name="recording_due",
-                                condition=models.Q(state="pending"))]
+        indexes = [models.Index(fields=["next_attempt_at"], name="recording_due", condition=models.Q(state="pending"))]
 
     def __str__(self):
         return f"recording of {self.dialog_id} ({self.state})"
@@ -45,9 +44,11 @@ class Recording(models.Model):
         self.last_error = error
         if self.attempts > len(RETRY_DELAYS):
             self.state, self.next_attempt_at = self.State.FAILED, None
-            self.dialog.note(f"recording-failed:{self.source_url[:100]}",
-                             f"The recording could not be downloaded after {self.attempts} attempts: {error}. "
-                             "Its URL is kept; an administrator can retry from the admin.")
+            self.dialog.note(
+                f"recording-failed:{self.source_url[:100]}",
+                f"The recording could not be downloaded after {self.attempts} attempts: {error}. "
+                "Its URL is kept; an administrator can retry from the admin.",
+            )
         else:
             self.next_attempt_at = timezone.now() + timedelta(seconds=RETRY_DELAYS[self.attempts - 1])
         self.save()

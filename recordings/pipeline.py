@@ -36,13 +36,30 @@ def dialogs_changed(dialog_ids):
 
 def keep_provider_transcript(dialog, transcript_segments):
     mapping = dialog.channel.mapping
-    if not (mapping.transcription["enabled"] and mapping.transcription["source"] == "provider") or not dialog.transcript:
+    if (
+        not (mapping.transcription["enabled"] and mapping.transcription["source"] == "provider")
+        or not dialog.transcript
+    ):
         return
-    latest = next((event.fields["transcript_text"] for event in dialog.events.order_by("-received_at", "-id")
-                   if event.fields.get("transcript_text") not in (None, "")), None)
-    Transcript.objects.update_or_create(dialog=dialog, defaults={
-        "source": Transcript.Source.PROVIDER, "text": dialog.transcript, "segments": transcript_segments(latest),
-        "engine": "", "language": "", "seconds": None})
+    latest = next(
+        (
+            event.fields["transcript_text"]
+            for event in dialog.events.order_by("-received_at", "-id")
+            if event.fields.get("transcript_text") not in (None, "")
+        ),
+        None,
+    )
+    Transcript.objects.update_or_create(
+        dialog=dialog,
+        defaults={
+            "source": Transcript.Source.PROVIDER,
+            "text": dialog.transcript,
+            "segments": transcript_segments(latest),
+            "engine": "",
+            "language": "",
+            "seconds": None,
+        },
+    )
 
 
 def sync_recordings(dialogs):
@@ -75,9 +92,14 @@ def sync_recordings(dialogs):
 
 def recording_fields(dialog):
     download = dialog.channel.mapping.recordings.get("download", False)
-    return {"source_url": dialog.recording_url, "file": "", "attempts": 0, "last_error": "",
-            "next_attempt_at": lost_task_deadline() if download else None,
-            "state": Recording.State.PENDING if download else Recording.State.LINKED}
+    return {
+        "source_url": dialog.recording_url,
+        "file": "",
+        "attempts": 0,
+        "last_error": "",
+        "next_attempt_at": lost_task_deadline() if download else None,
+        "state": Recording.State.PENDING if download else Recording.State.LINKED,
+    }
 
 
 def replace_recording(dialog):
@@ -140,8 +162,9 @@ def queue_due_transcriptions():
 
     now = timezone.now()
     lost = Q(transcription_claimed_until__isnull=True, ready_at__lte=now - timedelta(minutes=10))
-    due = (Dialog.objects.filter(awaiting_transcription=True, recording__state__in=[Recording.State.READY, Recording.State.LINKED])
-           .filter(lost | Q(transcription_claimed_until__lte=now)))
+    due = Dialog.objects.filter(
+        awaiting_transcription=True, recording__state__in=[Recording.State.READY, Recording.State.LINKED]
+    ).filter(lost | Q(transcription_claimed_until__lte=now))
     ids = list(due.values_list("pk", flat=True)[:200])
     for pk in ids:
         queue("recordings.tasks.transcribe_dialog", pk)

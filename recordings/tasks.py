@@ -18,15 +18,25 @@ from .pipeline import start_transcription_if_awaited
 
 
 def download_recording(recording_id):
-    recording = Recording.objects.select_related("dialog__channel").filter(pk=recording_id, state=Recording.State.PENDING).first()
+    recording = (
+        Recording.objects.select_related("dialog__channel")
+        .filter(pk=recording_id, state=Recording.State.PENDING)
+        .first()
+    )
     if recording is None:
         return "not pending"
     try:
-        with outbound.stream("GET", recording.source_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
-                             timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
-                             **recording.dialog.channel.recording_request_options(recording.source_url)) as response:
+        with outbound.stream(
+            "GET",
+            recording.source_url,
+            allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
+            timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
+            **recording.dialog.channel.recording_request_options(recording.source_url),
+        ) as response:
             if response.status_code != 200:
-                recording.schedule_retry(f"its host answered HTTP {response.status_code}{credential_hint(recording, response)}")
+                recording.schedule_retry(
+                    f"its host answered HTTP {response.status_code}{credential_hint(recording, response)}"
+                )
                 return "retry later"
             problem = store(recording, response)
     except outbound.OutboundError as exc:
@@ -46,8 +56,14 @@ def credential_hint(recording, response):
     """Why a host that wants credentials did not get them, when that is the likely reason."""
     channel = recording.dialog.channel
     auth = channel.mapping.recordings.get("auth") or {"type": "none"}
-    if response.status_code in (401, 403) and auth["type"] != "none" and not channel.recording_request_options(recording.source_url):
-        return " (the recording credential is sent only to the hosts in recordings.auth.hosts, and this one is not listed)"
+    if (
+        response.status_code in (401, 403)
+        and auth["type"] != "none"
+        and not channel.recording_request_options(recording.source_url)
+    ):
+        return (
+            " (the recording credential is sent only to the hosts in recordings.auth.hosts, and this one is not listed)"
+        )
     return ""
 
 
@@ -96,11 +112,20 @@ def transcribe_dialog(dialog_id):
             result = engine.transcribe(path)
     except Exception as exc:  # the engine, the file, the network: the call stays, the failure is said
         return transcription_failed(dialog, exc)
-    Transcript.objects.update_or_create(dialog=dialog, defaults={
-        "source": Transcript.Source.AUTO, "text": result.text, "segments": result.segments, "engine": engine.name,
-        "language": result.language, "seconds": round(result.seconds, 2)})
-    Dialog.objects.filter(pk=dialog.pk).update(transcript=result.text, awaiting_transcription=False,
-                                               transcription_claimed_until=None)
+    Transcript.objects.update_or_create(
+        dialog=dialog,
+        defaults={
+            "source": Transcript.Source.AUTO,
+            "text": result.text,
+            "segments": result.segments,
+            "engine": engine.name,
+            "language": result.language,
+            "seconds": round(result.seconds, 2),
+        },
+    )
+    Dialog.objects.filter(pk=dialog.pk).update(
+        transcript=result.text, awaiting_transcription=False, transcription_claimed_until=None
+    )
     return "transcribed"
 
 
@@ -110,10 +135,14 @@ def claim_transcription(dialog_id):
     from dialogs.models import Dialog
 
     now = timezone.now()
-    claimed = (Dialog.objects.filter(pk=dialog_id, awaiting_transcription=True)
-               .filter(Q(transcription_claimed_until__isnull=True) | Q(transcription_claimed_until__lte=now))
-               .update(transcription_claimed_until=now + timedelta(seconds=settings.TRANSCRIPTION_LEASE_SECONDS),
-                       transcription_attempts=F("transcription_attempts") + 1))
+    claimed = (
+        Dialog.objects.filter(pk=dialog_id, awaiting_transcription=True)
+        .filter(Q(transcription_claimed_until__isnull=True) | Q(transcription_claimed_until__lte=now))
+        .update(
+            transcription_claimed_until=now + timedelta(seconds=settings.TRANSCRIPTION_LEASE_SECONDS),
+            transcription_attempts=F("transcription_attempts") + 1,
+        )
+    )
     return Dialog.objects.select_related("channel").get(pk=dialog_id) if claimed else None
 
 
@@ -126,8 +155,10 @@ def transcription_failed(dialog, exc):
     if transient and dialog.transcription_attempts < settings.TRANSCRIPTION_MAX_ATTEMPTS:
         retry_at = timezone.now() + timedelta(seconds=settings.TRANSCRIPTION_RETRY_SECONDS)
         Dialog.objects.filter(pk=dialog.pk).update(transcription_claimed_until=retry_at)
-        dialog.note(f"transcription-retry:{dialog.transcription_attempts}",
-                    f"transcription attempt {dialog.transcription_attempts} failed ({exc}); trying again later")
+        dialog.note(
+            f"transcription-retry:{dialog.transcription_attempts}",
+            f"transcription attempt {dialog.transcription_attempts} failed ({exc}); trying again later",
+        )
         return "will retry"
     dialog.note("transcription-failed", f"transcription failed: {exc}")
     Dialog.objects.filter(pk=dialog.pk).update(awaiting_transcription=False, transcription_claimed_until=None)
@@ -143,16 +174,22 @@ def audio_file(recording):
                 for chunk in stored.chunks():
                     local.write(chunk)
         else:
-            with outbound.stream("GET", recording.source_url, allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
-                                 timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
-                                 **recording.dialog.channel.recording_request_options(recording.source_url)) as response:
+            with outbound.stream(
+                "GET",
+                recording.source_url,
+                allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
+                timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
+                **recording.dialog.channel.recording_request_options(recording.source_url),
+            ) as response:
                 if response.status_code != 200:
                     raise outbound.OutboundError(f"the recording's host answered HTTP {response.status_code}")
                 size = 0
                 for chunk in response.iter_content(64 * 1024):  # to disk, never whole in memory
                     size += len(chunk)
                     if size > settings.RECORDING_MAX_BYTES:
-                        raise outbound.OutboundError(f"the recording is larger than {settings.RECORDING_MAX_BYTES} bytes")
+                        raise outbound.OutboundError(
+                            f"the recording is larger than {settings.RECORDING_MAX_BYTES} bytes"
+                        )
                     local.write(chunk)
         local.flush()
         yield local.name

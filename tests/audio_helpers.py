@@ -27,7 +27,10 @@ def telephone_clips(folder):
     clips = []
     for name, reference in sorted(references.items()):
         target = folder / f"{name}-8k-ulaw.wav"
-        subprocess.run(["sox", str(LIBRIVOX / f"{name}.wav"), "-r", "8000", "-e", "u-law", str(target), "sinc", "300-3400"], check=True)
+        subprocess.run(
+            ["sox", str(LIBRIVOX / f"{name}.wav"), "-r", "8000", "-e", "u-law", str(target), "sinc", "300-3400"],
+            check=True,
+        )
         clips.append((target, reference))
     return clips
 
@@ -40,7 +43,7 @@ def words(text):
 def word_error_rate(references, hypotheses):
     """Word-level edit distance over all clips, divided by the number of reference words."""
     errors = total = 0
-    for reference, hypothesis in zip(references, hypotheses):
+    for reference, hypothesis in zip(references, hypotheses, strict=True):
         ref, hyp = words(reference), words(hypothesis)
         previous = list(range(len(hyp) + 1))
         for i, ref_word in enumerate(ref, 1):

@@ -174,11 +174,20 @@ def run_queued_tasks():
 @pytest.fixture
 def task_cluster(transactional_db):
     """A real django-q2 cluster (`manage.py qcluster`) on the test database, for background tasks."""
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1", "Q_WORKERS": "1",
-           "ACTIONS_ALLOWED_HOSTS": "127.0.0.1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "PYTHONUNBUFFERED": "1",
+        "Q_WORKERS": "1",
+        "ACTIONS_ALLOWED_HOSTS": "127.0.0.1",
+    }
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=PROJECT_DIR, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     yield process
     os.killpg(process.pid, 15)

@@ -24,17 +24,52 @@ HUGE_INTEGERS = ["9" * 400, "-" + "9" * 400, "1" * 5000]
 TINY_AND_WILD_NUMBERS = ["1e308", "-1e308", "1e309", "-1e-320", "5e-324", "NaN", "Infinity", "-Infinity", "-0", "1E400"]
 STRANGE_TEXT = ['"a\\u0000b"', '"\\u0000"', '"\\ud800"', '"x\\udfffy"', '"\\ud83d"']
 LONG_TEXT = [text_token("7" * 256), text_token("x" * 2001), text_token("y" * 100_000)]
-EXTREME_DATES = [text_token(moment) for moment in (
-    "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59.999999", "0001-01-01",
-    "1969-12-31T23:59:59Z", "2100-01-01T00:00:00Z")] + ["1e20", "100000000000000000000", "-62135596801", "253402300800"]
-MARKUP = [text_token(markup) for markup in (
-    "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "{{ secrets }}", "'; DROP TABLE dialogs; --")]
-NON_HTTP_URLS = [text_token(url) for url in (
-    "javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "file:///etc/passwd", "gopher://127.0.0.1:6379/_",
-    "http://127.0.0.1:1\\@pbx.example/rec.mp3", "//evil.example/a.mp3")]
-SHAPES = ["[" * 200 + "]" * 200, "[" * 5000 + "]" * 5000, '{"a": [1, {"b": null}]}', "[]", "{}", "true", "false", "null", '""']
+EXTREME_DATES = [
+    text_token(moment)
+    for moment in (
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59.999999",
+        "0001-01-01",
+        "1969-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+    )
+] + ["1e20", "100000000000000000000", "-62135596801", "253402300800"]
+MARKUP = [
+    text_token(markup)
+    for markup in (
+        "<script>alert(1)</script>",
+        '"><img src=x onerror=alert(1)>',
+        "{{ secrets }}",
+        "'; DROP TABLE dialogs; --",
+    )
+]
+NON_HTTP_URLS = [
+    text_token(url)
+    for url in (
+        "javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:6379/_",
+        "http://127.0.0.1:1\\@pbx.example/rec.mp3",
+        "//evil.example/a.mp3",
+    )
+]
+SHAPES = [
+    "[" * 200 + "]" * 200,
+    "[" * 5000 + "]" * 5000,
+    '{"a": [1, {"b": null}]}',
+    "[]",
+    "{}",
+    "true",
+    "false",
+    "null",
+    '""',
+]
 
-CORPUS = HUGE_INTEGERS + TINY_AND_WILD_NUMBERS + STRANGE_TEXT + LONG_TEXT + EXTREME_DATES + MARKUP + NON_HTTP_URLS + SHAPES
+CORPUS = (
+    HUGE_INTEGERS + TINY_AND_WILD_NUMBERS + STRANGE_TEXT + LONG_TEXT + EXTREME_DATES + MARKUP + NON_HTTP_URLS + SHAPES
+)
 HOSTILE_KEYS = ['"k\\u0000ey"', '"\\ud800"', '"<script>alert(1)</script>"', text_token("k" * 3000)]
 
 hostile_tokens = (

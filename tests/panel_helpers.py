@@ -27,9 +27,20 @@ def wav_tone(seconds=3.0, rate=8000):
 
 def make_dialog(channel, call_id, minutes_ago=0, **fields):
     moment = timezone.now() - timedelta(minutes=minutes_ago)
-    values = {"direction": "in", "status": "answered", "caller_number": "+380501234567", "callee_number": "+380441234567",
-              "duration": 62, "started_at": moment, "completed_at": moment, "ready_at": moment, **fields}
-    values["number_digits"] = " ".join("".join(c for c in values[k] if c.isdigit()) for k in ("caller_number", "callee_number"))
+    values = {
+        "direction": "in",
+        "status": "answered",
+        "caller_number": "+380501234567",
+        "callee_number": "+380441234567",
+        "duration": 62,
+        "started_at": moment,
+        "completed_at": moment,
+        "ready_at": moment,
+        **fields,
+    }
+    values["number_digits"] = " ".join(
+        "".join(c for c in values[k] if c.isdigit()) for k in ("caller_number", "callee_number")
+    )
     return Dialog.objects.create(channel=channel, call_id=call_id, **values)
 
 
@@ -43,4 +54,12 @@ def office(db, django_user_model):
     kyiv = TelephonyChannel.from_preset(sales, "Kyiv line", "generic")
     helsinki = TelephonyChannel.from_preset(support, "Helsinki line", "setera")
     topic = Topic.objects.create(alias="online", name="Online orders")
-    return {"olena": olena, "root": root, "sales": sales, "support": support, "kyiv": kyiv, "helsinki": helsinki, "topic": topic}
+    return {
+        "olena": olena,
+        "root": root,
+        "sales": sales,
+        "support": support,
+        "kyiv": kyiv,
+        "helsinki": helsinki,
+        "topic": topic,
+    }

@@ -24,15 +24,29 @@ def action_form(**fields):
     [
         ("http", {"url": "https://crm.example", "timeout": 60}, "timeout: 60 is greater than the maximum of 30"),
         ("http", {}, "(top level): &#x27;url&#x27; is a required property"),
-        ("http", {"url": "https://crm.example", "auth": {"type": "basic"}}, "auth.username: basic authentication needs a username"),
-        ("http", {"url": "https://crm.example/{{ telephony.__dict__ }}"}, "names starting with &#x27;_&#x27; are not allowed"),
+        (
+            "http",
+            {"url": "https://crm.example", "auth": {"type": "basic"}},
+            "auth.username: basic authentication needs a username",
+        ),
+        (
+            "http",
+            {"url": "https://crm.example/{{ telephony.__dict__ }}"},
+            "names starting with &#x27;_&#x27; are not allowed",
+        ),
         ("http", {"url": "https://crm.example", "method": "DELETE"}, "method: &#x27;DELETE&#x27; is not one of"),
-        ("rules", {"rules": [{"when": [{"field": "telephony.status", "matches": "("}], "set": {}}]}, "rules.0.when.0.matches: not a regular expression"),
+        (
+            "rules",
+            {"rules": [{"when": [{"field": "telephony.status", "matches": "("}], "set": {}}]},
+            "rules.0.when.0.matches: not a regular expression",
+        ),
         ("rules", {"rules": [{"when": [{"field": "x", "equals": 1, "in": [1]}], "set": {}}]}, "rules.0.when.0: "),
     ],
 )
 def test_invalid_parameters_are_refused_with_an_error_naming_the_path(admin_client, kind, parameters, error):
-    response = admin_client.post("/admin/actions/action/add/", action_form(kind=kind, parameters=json.dumps(parameters)))
+    response = admin_client.post(
+        "/admin/actions/action/add/", action_form(kind=kind, parameters=json.dumps(parameters))
+    )
 
     assert response.status_code == 200
     assert error in response.content.decode()
@@ -42,7 +56,10 @@ def test_invalid_parameters_are_refused_with_an_error_naming_the_path(admin_clie
 @pytest.mark.django_db
 def test_secrets_are_write_only_and_kept_until_replaced_or_removed(admin_client):
     parameters = json.dumps({"url": "https://crm.example/x", "auth": {"type": "bearer"}})
-    admin_client.post("/admin/actions/action/add/", action_form(parameters=parameters, new_secrets='{"token": "s3cr3t-value", "other": "x-y-z"}'))
+    admin_client.post(
+        "/admin/actions/action/add/",
+        action_form(parameters=parameters, new_secrets='{"token": "s3cr3t-value", "other": "x-y-z"}'),
+    )
     action = Action.objects.get()
     assert action.secrets == {"token": "s3cr3t-value", "other": "x-y-z"}
 
@@ -54,7 +71,10 @@ def test_secrets_are_write_only_and_kept_until_replaced_or_removed(admin_client)
     action.refresh_from_db()
     assert action.secrets == {"token": "s3cr3t-value", "other": "x-y-z"}, "an empty field keeps them"
 
-    admin_client.post(f"/admin/actions/action/{action.pk}/change/", action_form(parameters=parameters, new_secrets='{"other": null, "token": "new"}'))
+    admin_client.post(
+        f"/admin/actions/action/{action.pk}/change/",
+        action_form(parameters=parameters, new_secrets='{"other": null, "token": "new"}'),
+    )
     action.refresh_from_db()
     assert action.secrets == {"token": "new"}
 
@@ -79,7 +99,9 @@ def crm(http_server, settings):
 
 @pytest.mark.django_db
 def test_the_action_test_runs_on_a_pasted_telephony_block_and_shows_what_happened(admin_client, crm, http_server):
-    response = admin_client.post(f"/admin/actions/action/{crm.pk}/test/", {"state": json.dumps({"caller_number": "+380501234567"})})
+    response = admin_client.post(
+        f"/admin/actions/action/{crm.pk}/test/", {"state": json.dumps({"caller_number": "+380501234567"})}
+    )
 
     html = response.content.decode()
     assert "Success" in html
@@ -93,7 +115,9 @@ def test_the_action_test_runs_on_a_pasted_telephony_block_and_shows_what_happene
 
 
 @pytest.mark.django_db
-def test_the_action_test_runs_on_a_stored_webhook_event_as_a_real_call_would(admin_client, client, crm, generic, http_server):
+def test_the_action_test_runs_on_a_stored_webhook_event_as_a_real_call_would(
+    admin_client, client, crm, generic, http_server
+):
     post_event(client, generic, fixture("generic_call.json"))
     event = RawEvent.objects.get()
 
@@ -108,7 +132,9 @@ def test_the_action_test_runs_on_a_stored_webhook_event_as_a_real_call_would(adm
 def test_the_action_test_says_plainly_when_an_event_cannot_be_mapped(admin_client, client, crm, generic):
     post_event(client, generic, {"callId": "x"})
 
-    response = admin_client.post(f"/admin/actions/action/{crm.pk}/test/", {"state": "", "raw_event": RawEvent.objects.get().pk})
+    response = admin_client.post(
+        f"/admin/actions/action/{crm.pk}/test/", {"state": "", "raw_event": RawEvent.objects.get().pk}
+    )
 
     assert "The event cannot be mapped by its channel: field_mapping.call_id" in response.content.decode()
 
@@ -132,7 +158,14 @@ def test_invalid_json_in_the_action_test_is_explained(admin_client, crm):
 def test_enrichment_runs_are_visible_from_the_dialog_in_the_admin(admin_client, generic):
     action = Action.objects.create(name="Router", kind="rules", parameters={"rules": []})
     dialog = Dialog.objects.create(channel=generic, call_id="c-1")
-    EnrichmentRun.objects.create(dialog=dialog, action=action, action_name="Router", duration=0.25, outcome="failed", error="the answer is not valid JSON")
+    EnrichmentRun.objects.create(
+        dialog=dialog,
+        action=action,
+        action_name="Router",
+        duration=0.25,
+        outcome="failed",
+        error="the answer is not valid JSON",
+    )
 
     html = admin_client.get(f"/admin/dialogs/dialog/{dialog.pk}/change/").content.decode()
 
@@ -141,9 +174,13 @@ def test_enrichment_runs_are_visible_from_the_dialog_in_the_admin(admin_client, 
 
 def test_templates_keep_json_types_for_whole_placeholders_and_write_text_inside_strings():
     state = {"telephony": {"duration": 62, "caller_number": "+380501234567", "tags": ["a"]}}
-    assert render({"d": "{{ telephony.duration }}", "t": "took {{ telephony.duration }} s", "missing": "{{ telephony.nope }}"}, state) == {
-        "d": 62, "t": "took 62 s", "missing": ""}
-    assert render("{% import os %}{{ telephony.tags }}", state) == '{% import os %}["a"]', "no statements, only look-ups"
+    assert render(
+        {"d": "{{ telephony.duration }}", "t": "took {{ telephony.duration }} s", "missing": "{{ telephony.nope }}"},
+        state,
+    ) == {"d": 62, "t": "took 62 s", "missing": ""}
+    assert render("{% import os %}{{ telephony.tags }}", state) == '{% import os %}["a"]', (
+        "no statements, only look-ups"
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,13 +14,32 @@ pytestmark = pytest.mark.django_db
 
 
 def form_with_url(url):
-    return ActionForm(data={"name": "CRM", "description": "", "kind": "http", "new_secrets": "",
-                            "parameters": json.dumps({"method": "GET", "url": url})})
+    return ActionForm(
+        data={
+            "name": "CRM",
+            "description": "",
+            "kind": "http",
+            "new_secrets": "",
+            "parameters": json.dumps({"method": "GET", "url": url}),
+        }
+    )
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://127.0.0.1:70/_GET", "ftp://crm.example/x", "dict://crm.example:11211/",
-                                 "javascript:alert(1)", "FILE:///etc/passwd", "//crm.example/x", "crm.example/x",
-                                 "{{ secrets.base }}/calls", " file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:70/_GET",
+        "ftp://crm.example/x",
+        "dict://crm.example:11211/",
+        "javascript:alert(1)",
+        "FILE:///etc/passwd",
+        "//crm.example/x",
+        "crm.example/x",
+        "{{ secrets.base }}/calls",
+        " file:///etc/passwd",
+    ],
+)
 def test_an_action_url_that_is_not_http_is_refused_when_saved(url):
     form = form_with_url(url)
 
@@ -28,24 +47,45 @@ def test_an_action_url_that_is_not_http_is_refused_when_saved(url):
     assert "only http:// and https:// URLs can be called" in " ".join(form.errors["parameters"])
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080\\@crm.example/x", "https://user:pw@crm.example/x",
-                                 "https://crm.example@127.0.0.1/x", "http:\\\\crm.example/x", "https://crm.example /x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080\\@crm.example/x",
+        "https://user:pw@crm.example/x",
+        "https://crm.example@127.0.0.1/x",
+        "http:\\\\crm.example/x",
+        "https://crm.example /x",
+    ],
+)
 def test_an_action_url_with_a_trick_is_refused_when_saved(url):
     assert not form_with_url(url).is_valid()
 
 
 # (A host from a placeholder is refused: tests/test_action_templates.py.)
-@pytest.mark.parametrize("url", ["https://crm.example/calls/{{ telephony.call_id }}", "HTTP://crm.example:8443/x?phone={{ telephony.caller_number }}",
-                                 "https://crm.example"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://crm.example/calls/{{ telephony.call_id }}",
+        "HTTP://crm.example:8443/x?phone={{ telephony.caller_number }}",
+        "https://crm.example",
+    ],
+)
 def test_ordinary_http_action_urls_with_placeholders_are_accepted(url):
     form = form_with_url(url)
     assert form.is_valid(), form.errors
 
 
 def test_the_admin_refuses_a_file_url_with_a_clear_message(admin_client):
-    response = admin_client.post("/admin/actions/action/add/", {
-        "name": "CRM", "description": "", "kind": "http", "new_secrets": "",
-        "parameters": json.dumps({"url": "file:///etc/passwd"})})
+    response = admin_client.post(
+        "/admin/actions/action/add/",
+        {
+            "name": "CRM",
+            "description": "",
+            "kind": "http",
+            "new_secrets": "",
+            "parameters": json.dumps({"url": "file:///etc/passwd"}),
+        },
+    )
 
     assert response.status_code == 200 and "only http:// and https:// URLs can be called" in response.content.decode()
     assert not Action.objects.exists()

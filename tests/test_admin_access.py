@@ -40,7 +40,9 @@ def change_page(client, channel):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("codenames", [(), ("view_telephonychannel",), ("view_rawevent",)])
-def test_the_mapping_preview_needs_the_view_permission_on_events_and_channels(client, django_user_model, generic, codenames):
+def test_the_mapping_preview_needs_the_view_permission_on_events_and_channels(
+    client, django_user_model, generic, codenames
+):
     post_event(client, generic, fixture("generic_call.json"))
     event = RawEvent.objects.get()
     staff = staff_with(django_user_model, "nosy", *codenames)
@@ -150,7 +152,9 @@ def test_a_body_that_does_not_parse_is_shown_with_the_token_masked(admin_client,
 
 
 @pytest.mark.django_db
-def test_the_channel_list_costs_the_same_queries_for_one_channel_or_many(admin_client, client, make_channel, django_assert_max_num_queries):
+def test_the_channel_list_costs_the_same_queries_for_one_channel_or_many(
+    admin_client, client, make_channel, django_assert_max_num_queries
+):
     first = make_channel("generic", name="Line 0")
     post_event(client, first, fixture("generic_call.json"))
     with django_assert_max_num_queries(100) as one:
@@ -167,13 +171,16 @@ def test_the_channel_list_costs_the_same_queries_for_one_channel_or_many(admin_c
     assert "—" not in html.split("field-last_event", 1)[1][:200], "each row shows its last event's time"
 
 
-@pytest.mark.parametrize("path, query", [
-    ("/admin/dialogs/dialog/", "status__exact=%00"),
-    ("/admin/dialogs/dialog/", "direction__exact=a%00"),
-    ("/admin/dialogs/dialog/", "enrichment_state__exact=%00"),
-    ("/admin/channels_app/rawevent/", "state__exact=%00"),
-    ("/admin/channels_app/rawevent/", "q=%00"),
-])
+@pytest.mark.parametrize(
+    "path, query",
+    [
+        ("/admin/dialogs/dialog/", "status__exact=%00"),
+        ("/admin/dialogs/dialog/", "direction__exact=a%00"),
+        ("/admin/dialogs/dialog/", "enrichment_state__exact=%00"),
+        ("/admin/channels_app/rawevent/", "state__exact=%00"),
+        ("/admin/channels_app/rawevent/", "q=%00"),
+    ],
+)
 @pytest.mark.django_db
 def test_an_admin_list_answers_a_filter_value_with_a_nul(admin_client, generic, path, query):
     response = admin_client.get(f"{path}?{query}", follow=True)

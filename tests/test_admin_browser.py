@@ -13,7 +13,9 @@ from .conftest import fixture, wait_until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_an_administrator_sets_up_a_channel_tests_it_and_fixes_a_mapping(live_server, browser, django_user_model, worker_process, settings):
+def test_an_administrator_sets_up_a_channel_tests_it_and_fixes_a_mapping(
+    live_server, browser, django_user_model, worker_process, settings
+):
     settings.PUBLIC_BASE_URL = live_server.url
     django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
     bot = Bot.objects.create(name="Support")

@@ -12,10 +12,22 @@ from .conftest import fixture, post_event, process_all
 
 
 def channel_form(bot, **fields):
-    return {"bot": bot.pk, "name": "Main", "is_active": "on", "data_format": "json", "transport": "webhook",
-            "advanced_config": "{}", "default_country_code": "+380", "enrich_error_action": "skip", "preset": "",
-            "sqs_queue-TOTAL_FORMS": "0", "sqs_queue-INITIAL_FORMS": "0", "sqs_queue-MIN_NUM_FORMS": "0",
-            "sqs_queue-MAX_NUM_FORMS": "1", **fields}
+    return {
+        "bot": bot.pk,
+        "name": "Main",
+        "is_active": "on",
+        "data_format": "json",
+        "transport": "webhook",
+        "advanced_config": "{}",
+        "default_country_code": "+380",
+        "enrich_error_action": "skip",
+        "preset": "",
+        "sqs_queue-TOTAL_FORMS": "0",
+        "sqs_queue-INITIAL_FORMS": "0",
+        "sqs_queue-MIN_NUM_FORMS": "0",
+        "sqs_queue-MAX_NUM_FORMS": "1",
+        **fields,
+    }
 
 
 @pytest.mark.django_db
@@ -23,8 +35,12 @@ def test_creating_a_channel_from_a_preset_gives_the_providers_working_setup(admi
     # As a browser without the page's script posts it: Advanced Config as the add form showed it (the admin
     # posts what it showed in initial-advanced_config too).
     shown = json.dumps(default_advanced_config())
-    response = admin_client.post("/admin/channels_app/telephonychannel/add/", channel_form(
-        bot, preset="twilio", advanced_config=shown, default_country_code="", **{"initial-advanced_config": shown}))
+    response = admin_client.post(
+        "/admin/channels_app/telephonychannel/add/",
+        channel_form(
+            bot, preset="twilio", advanced_config=shown, default_country_code="", **{"initial-advanced_config": shown}
+        ),
+    )
 
     assert response.status_code == 302
     channel = TelephonyChannel.objects.get()
@@ -37,8 +53,14 @@ def test_a_preset_is_never_applied_over_an_edit_of_advanced_config(admin_client,
     # The page's script filled Advanced Config from the preset; the administrator then changed a status.
     edited = providers.load("setera")["advanced_config"]
     edited["status_mapping"]["EARLY"] = "connected"
-    form = channel_form(bot, name=generic.name, preset="setera", advanced_config=json.dumps(edited), data_format="json",
-                        **{"initial-advanced_config": json.dumps(generic.advanced_config)})
+    form = channel_form(
+        bot,
+        name=generic.name,
+        preset="setera",
+        advanced_config=json.dumps(edited),
+        data_format="json",
+        **{"initial-advanced_config": json.dumps(generic.advanced_config)},
+    )
 
     response = admin_client.post(f"/admin/channels_app/telephonychannel/{generic.pk}/change/", form, follow=True)
 
@@ -50,8 +72,14 @@ def test_a_preset_is_never_applied_over_an_edit_of_advanced_config(admin_client,
 @pytest.mark.django_db
 def test_a_preset_chosen_with_the_config_as_shown_fills_it(admin_client, bot, generic):
     shown = json.dumps(generic.advanced_config)
-    form = channel_form(bot, name=generic.name, preset="setera", advanced_config=shown, default_country_code="",
-                        **{"initial-advanced_config": shown})
+    form = channel_form(
+        bot,
+        name=generic.name,
+        preset="setera",
+        advanced_config=shown,
+        default_country_code="",
+        **{"initial-advanced_config": shown},
+    )
 
     assert admin_client.post(f"/admin/channels_app/telephonychannel/{generic.pk}/change/", form).status_code == 302
 
@@ -68,7 +96,9 @@ def test_the_bot_page_lists_its_channels_and_offers_to_create_one(admin_client, 
 
 
 @pytest.mark.django_db
-def test_the_channel_page_shows_url_token_status_country_and_default_operator(admin_client, client, make_channel, settings):
+def test_the_channel_page_shows_url_token_status_country_and_default_operator(
+    admin_client, client, make_channel, settings
+):
     settings.PUBLIC_BASE_URL = "https://calls.example.com"
     channel = make_channel("generic")
     post_event(client, channel, "{broken")
@@ -111,14 +141,30 @@ def test_preview_mapping_shows_fields_beside_the_payload_and_flags_problems(admi
 @pytest.mark.django_db
 def test_the_suggested_mapping_reads_a_providers_payload(admin_client, client, make_channel):
     channel = make_channel("generic", advanced_config={"field_mapping": {"call_id": "nope"}})
-    post_event(client, channel, {"uuid": "abc-1", "from": "+380501234567", "to": "+380441234567", "billsec": 30,
-                                 "disposition": "ANSWERED", "recording": {"url": "https://r.example/1.mp3"}})
+    post_event(
+        client,
+        channel,
+        {
+            "uuid": "abc-1",
+            "from": "+380501234567",
+            "to": "+380441234567",
+            "billsec": 30,
+            "disposition": "ANSWERED",
+            "recording": {"url": "https://r.example/1.mp3"},
+        },
+    )
     from channels_app.inspection import suggest_mapping
 
     suggestion = suggest_mapping(RawEvent.objects.get().payloads()[0])
 
-    assert suggestion == {"call_id": "uuid", "caller_number": "from", "callee_number": "to", "duration": "billsec",
-                          "status": "disposition", "recording_url": "recording.url"}
+    assert suggestion == {
+        "call_id": "uuid",
+        "caller_number": "from",
+        "callee_number": "to",
+        "duration": "billsec",
+        "status": "disposition",
+        "recording_url": "recording.url",
+    }
 
 
 @pytest.mark.django_db
@@ -155,13 +201,17 @@ def test_test_dialogs_can_be_filtered_and_deleted_in_bulk(admin_client, generic)
 
     listed = admin_client.get("/admin/dialogs/dialog/?is_test__exact=1").content.decode()
     assert "t-1" in listed and "real-1" not in listed
-    admin_client.post("/admin/dialogs/dialog/", {"action": "delete_selected", "_selected_action": [test_dialog.pk], "post": "yes"})
+    admin_client.post(
+        "/admin/dialogs/dialog/", {"action": "delete_selected", "_selected_action": [test_dialog.pk], "post": "yes"}
+    )
     assert list(Dialog.objects.values_list("call_id", flat=True)) == ["real-1"]
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("preset", sorted(providers.all_presets()))
-def test_the_test_button_makes_a_test_dialog_through_the_real_endpoint(live_server, admin_client, make_channel, worker_process, settings, preset):
+def test_the_test_button_makes_a_test_dialog_through_the_real_endpoint(
+    live_server, admin_client, make_channel, worker_process, settings, preset
+):
     settings.PUBLIC_BASE_URL = live_server.url
     channel = make_channel(preset)
     channel.set_signature_secret("a-signing-secret")  # used by the presets whose deliveries are signed

@@ -66,10 +66,11 @@ def forget(channel):
 
 # -- Known-answer vectors -------------------------------------------------------------------------------
 
+
 def test_standard_webhooks_signature_matches_the_specifications_own_vector():
     signature = signatures.standard_webhooks_signature(
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
-        b'{"test": 2432232314}')
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", b'{"test": 2432232314}'
+    )
     assert signature == "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
@@ -78,10 +79,14 @@ def test_twilio_signature_matches_twilios_own_vectors():
     form = b"CallSid=CA1234567890ABCDE&Digits=1234&From=%2B14158675309&To=%2B18005551212&Caller=%2B14158675309"
     assert signatures.twilio_signature("12345", url + signatures.twilio_fields(form)) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
     duplicates = b"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234"
-    assert signatures.twilio_signature("12345", url + signatures.twilio_fields(duplicates)) == "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+    assert (
+        signatures.twilio_signature("12345", url + signatures.twilio_fields(duplicates))
+        == "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+    )
 
 
 # -- token, Basic, body token, source address --------------------------------------------------------------
+
 
 def test_basic_scheme_needs_the_user_name_and_a_secret_as_password(client, channel_with):
     channel = channel_with(scheme="basic", username="twilio")
@@ -128,7 +133,8 @@ def test_allowed_networks_limit_any_scheme_to_the_providers_addresses(client, ch
 
 
 def test_source_ip_scheme_trusts_the_address_alone_and_forwarded_for_only_behind_a_trusted_proxy(
-        client, channel_with, settings):
+    client, channel_with, settings
+):
     channel = channel_with(secret=None, scheme="source_ip", allowed_networks=["194.88.218.116"])
 
     assert accepted(deliver(client, channel, remote_addr="194.88.218.116"))
@@ -136,13 +142,17 @@ def test_source_ip_scheme_trusts_the_address_alone_and_forwarded_for_only_behind
     assert refused(forged, "from 203.0.113.9 are not allowed"), "X-Forwarded-For from anyone is not believed"
 
     settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
-    behind_proxy = deliver(client, channel, remote_addr="10.1.1.1", **{"X-Forwarded-For": "198.51.100.1, 194.88.218.116"})
+    behind_proxy = deliver(
+        client, channel, remote_addr="10.1.1.1", **{"X-Forwarded-For": "198.51.100.1, 194.88.218.116"}
+    )
     assert accepted(behind_proxy), "the last hop before our proxy is the sender"
     spoofed = deliver(client, channel, remote_addr="10.1.1.1", **{"X-Forwarded-For": "194.88.218.116, 198.51.100.1"})
     assert refused(spoofed, "from 198.51.100.1 are not allowed")
 
 
-def test_a_source_ip_channel_without_networks_and_a_bad_network_are_misconfigurations(client, channel_with, admin_client):
+def test_a_source_ip_channel_without_networks_and_a_bad_network_are_misconfigurations(
+    client, channel_with, admin_client
+):
     channel = channel_with(secret=None, scheme="token", allowed_networks=["not-a-network"])
     assert refused(deliver(client, channel, query=f"?token={channel.token}"), "the channel is misconfigured")
     page = admin_client.get(f"/admin/channels_app/telephonychannel/{channel.pk}/change/").content.decode()
@@ -151,26 +161,46 @@ def test_a_source_ip_channel_without_networks_and_a_bad_network_are_misconfigura
 
 # -- hmac: raw body, templates of fields, per-event templates, compact JSON --------------------------------
 
+
 def test_hmac_over_a_template_of_headers_and_body(client, channel_with):
-    channel = channel_with(scheme="hmac", header="X-Signature", algorithm="sha256", encoding="hex",
-                           signed_content="{header:X-Timestamp}.{body}")
+    channel = channel_with(
+        scheme="hmac",
+        header="X-Signature",
+        algorithm="sha256",
+        encoding="hex",
+        signed_content="{header:X-Timestamp}.{body}",
+    )
 
     def sign(secret, body=BODY, stamp="1700000000"):
         return hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
     assert accepted(deliver(client, channel, **{"X-Signature": sign("current-secret"), "X-Timestamp": "1700000000"}))
-    assert refused(deliver(client, channel, TAMPERED, **{"X-Signature": sign("current-secret"), "X-Timestamp": "1700000000"}),
-                   "does not match")
-    assert refused(deliver(client, channel, **{"X-Signature": sign("current-secret"), "X-Timestamp": "1700000001"}),
-                   "does not match")
-    assert refused(deliver(client, channel, **{"X-Signature": sign("wrong"), "X-Timestamp": "1700000000"}), "does not match")
+    assert refused(
+        deliver(client, channel, TAMPERED, **{"X-Signature": sign("current-secret"), "X-Timestamp": "1700000000"}),
+        "does not match",
+    )
+    assert refused(
+        deliver(client, channel, **{"X-Signature": sign("current-secret"), "X-Timestamp": "1700000001"}),
+        "does not match",
+    )
+    assert refused(
+        deliver(client, channel, **{"X-Signature": sign("wrong"), "X-Timestamp": "1700000000"}), "does not match"
+    )
     assert refused(deliver(client, channel, **{"X-Timestamp": "1700000000"}), "missing signature header X-Signature")
 
 
 ZADARMA_AUTH = {
-    "scheme": "hmac", "header": "Signature", "algorithm": "sha1", "encoding": "base64_hex",
-    "signed_content": {"by": "event", "templates": {"NOTIFY_START": "{caller_id}{called_did}{call_start}",
-                                                    "NOTIFY_RECORD": "{pbx_call_id}{call_id_with_rec}"}},
+    "scheme": "hmac",
+    "header": "Signature",
+    "algorithm": "sha1",
+    "encoding": "base64_hex",
+    "signed_content": {
+        "by": "event",
+        "templates": {
+            "NOTIFY_START": "{caller_id}{called_did}{call_start}",
+            "NOTIFY_RECORD": "{pbx_call_id}{call_id_with_rec}",
+        },
+    },
 }
 ZADARMA_START = b"event=NOTIFY_START&call_start=2026-11-24+10%3A00%3A00&pbx_call_id=in_1&caller_id=380441234567&called_did=380449876543"
 
@@ -185,11 +215,20 @@ def test_hmac_over_the_fields_each_event_type_signs(client, channel_with):
     good = zadarma_signature("current-secret", "380441234567380449876543" + "2026-11-24 10:00:00")
 
     assert accepted(deliver(client, channel, ZADARMA_START, form, Signature=good))
-    assert refused(deliver(client, channel, ZADARMA_START.replace(b"380441234567", b"380441234568"), form, Signature=good),
-                   "does not match")
-    assert refused(deliver(client, channel, ZADARMA_START, form,
-                           Signature=zadarma_signature("wrong", "3804412345673804498765432026-11-24 10:00:00")),
-                   "does not match")
+    assert refused(
+        deliver(client, channel, ZADARMA_START.replace(b"380441234567", b"380441234568"), form, Signature=good),
+        "does not match",
+    )
+    assert refused(
+        deliver(
+            client,
+            channel,
+            ZADARMA_START,
+            form,
+            Signature=zadarma_signature("wrong", "3804412345673804498765432026-11-24 10:00:00"),
+        ),
+        "does not match",
+    )
     assert refused(deliver(client, channel, ZADARMA_START, form), "missing signature header Signature")
     unknown = ZADARMA_START.replace(b"NOTIFY_START", b"NOTIFY_SOMETHING")
     assert refused(deliver(client, channel, unknown, form, Signature=good), "no signed-content template for event")
@@ -203,8 +242,9 @@ def test_compact_json_fallback_accepts_what_a_javascript_sender_signed(client, c
     signature = hmac.new(b"current-secret", as_javascript_writes_it, hashlib.sha256).hexdigest()
 
     assert accepted(deliver(client, channel, pretty, **{"x-signature": signature}))
-    assert refused(deliver(client, channel, pretty.replace(b"call-1", b"call-2"), **{"x-signature": signature}),
-                   "does not match")
+    assert refused(
+        deliver(client, channel, pretty.replace(b"call-1", b"call-2"), **{"x-signature": signature}), "does not match"
+    )
     strict = channel_with(scheme="hmac", header="x-signature")
     assert refused(deliver(client, strict, pretty, **{"x-signature": signature}), "does not match")
 
@@ -258,8 +298,10 @@ def test_a_secret_that_is_not_base64_refuses_everything_and_the_page_says_so(cli
 
 # -- Twilio ------------------------------------------------------------------------------------------
 
-TWILIO_FORM = (b"CallSid=CA1&AccountSid=AC1&From=%2B14155550142&To=%2B16465550187&CallStatus=completed"
-               b"&Direction=inbound&Timestamp=Tue%2C+24+Nov+2026+10%3A01%3A37+%2B0000")
+TWILIO_FORM = (
+    b"CallSid=CA1&AccountSid=AC1&From=%2B14155550142&To=%2B16465550187&CallStatus=completed"
+    b"&Direction=inbound&Timestamp=Tue%2C+24+Nov+2026+10%3A01%3A37+%2B0000"
+)
 
 
 def twilio_header(secret, url, body=TWILIO_FORM):
@@ -277,21 +319,31 @@ def test_twilio_signature_of_the_url_and_sorted_fields(client, channel_with, set
     with_port = published.replace(".com/", ".com:443/")
     assert accepted(deliver(client, channel, TWILIO_FORM, form, query, **twilio_header("twilio-auth-token", with_port)))
     as_reached = "http://testserver" + webhook_path(channel, False) + query
-    assert accepted(deliver(client, channel, TWILIO_FORM, form, query, **twilio_header("twilio-auth-token", as_reached)))
+    assert accepted(
+        deliver(client, channel, TWILIO_FORM, form, query, **twilio_header("twilio-auth-token", as_reached))
+    )
 
     tampered = TWILIO_FORM.replace(b"completed", b"busy")
-    assert refused(deliver(client, channel, tampered, form, query, **twilio_header("twilio-auth-token", published)),
-                   "does not match")
-    assert refused(deliver(client, channel, TWILIO_FORM, form, "?tenant=8", **twilio_header("twilio-auth-token", published)),
-                   "does not match"), "the query string is signed"
-    assert refused(deliver(client, channel, TWILIO_FORM, form, query, **twilio_header("wrong", published)), "does not match")
+    assert refused(
+        deliver(client, channel, tampered, form, query, **twilio_header("twilio-auth-token", published)),
+        "does not match",
+    )
+    assert refused(
+        deliver(client, channel, TWILIO_FORM, form, "?tenant=8", **twilio_header("twilio-auth-token", published)),
+        "does not match",
+    ), "the query string is signed"
+    assert refused(
+        deliver(client, channel, TWILIO_FORM, form, query, **twilio_header("wrong", published)), "does not match"
+    )
     assert refused(deliver(client, channel, TWILIO_FORM, form, query), "missing signature header X-Twilio-Signature")
 
     rotate(channel, "next-auth-token")
     assert accepted(deliver(client, channel, TWILIO_FORM, form, query, **twilio_header("twilio-auth-token", published)))
     forget(channel)
-    assert refused(deliver(client, channel, TWILIO_FORM, form, query, **twilio_header("twilio-auth-token", published)),
-                   "does not match")
+    assert refused(
+        deliver(client, channel, TWILIO_FORM, form, query, **twilio_header("twilio-auth-token", published)),
+        "does not match",
+    )
     assert accepted(deliver(client, channel, TWILIO_FORM, form, query, **twilio_header("next-auth-token", published)))
 
 
@@ -307,6 +359,7 @@ def test_twilio_json_bodies_are_signed_through_body_sha256(client, channel_with,
 
 
 # -- Telnyx (Ed25519) ----------------------------------------------------------------------------------
+
 
 def ed25519_pair():
     private = Ed25519PrivateKey.generate()
@@ -334,7 +387,9 @@ def test_telnyx_ed25519_signatures(client, channel_with):
     assert refused(deliver(client, channel, **signed_at_another_time), "does not match"), "the timestamp is signed"
     assert refused(deliver(client, channel, **{"telnyx-timestamp": str(now)}), "missing signature header")
     assert refused(deliver(client, channel, **{"telnyx-signature-ed25519": "AAAA"}), "missing header telnyx-timestamp")
-    assert refused(deliver(client, channel, **telnyx_headers(private, stamp=int(time.time()) - 400)), "more than 300 s old")
+    assert refused(
+        deliver(client, channel, **telnyx_headers(private, stamp=int(time.time()) - 400)), "more than 300 s old"
+    )
     assert refused(deliver(client, channel, **telnyx_headers(private, stamp=int(time.time()) + 400)), "in the future")
 
     rotate(channel, other_public)
@@ -352,9 +407,16 @@ def test_a_telnyx_key_that_is_not_a_public_key_is_a_misconfiguration(client, cha
 
 # -- Vonage (signed JWT) ---------------------------------------------------------------------------------
 
+
 def vonage_header(secret, body=BODY, issued_at=None, algorithm="HS256", **claims):
-    claims = {"iat": int(time.time()) if issued_at is None else issued_at, "jti": "j-1", "iss": "Vonage",
-              "payload_hash": hashlib.sha256(body).hexdigest(), "api_key": "abc123", **claims}
+    claims = {
+        "iat": int(time.time()) if issued_at is None else issued_at,
+        "jti": "j-1",
+        "iss": "Vonage",
+        "payload_hash": hashlib.sha256(body).hexdigest(),
+        "api_key": "abc123",
+        **claims,
+    }
     return {"Authorization": "Bearer " + jwt.encode(claims, secret, algorithm=algorithm)}
 
 
@@ -364,10 +426,14 @@ def test_vonage_signed_webhooks(client, channel_with):
     now = int(time.time())
 
     assert accepted(deliver(client, channel, **vonage_header(secret)))
-    assert refused(deliver(client, channel, TAMPERED, **vonage_header(secret)), "does not match the signature's payload_hash")
+    assert refused(
+        deliver(client, channel, TAMPERED, **vonage_header(secret)), "does not match the signature's payload_hash"
+    )
     assert refused(deliver(client, channel, **vonage_header("another-secret-of-thirty-two-chars")), "does not match")
     assert refused(deliver(client, channel), "missing Authorization: Bearer")
-    assert refused(deliver(client, channel, **vonage_header(secret, issued_at=int(time.time()) - 400)), "more than 300 s old")
+    assert refused(
+        deliver(client, channel, **vonage_header(secret, issued_at=int(time.time()) - 400)), "more than 300 s old"
+    )
     assert refused(deliver(client, channel, **vonage_header(secret, issued_at=int(time.time()) + 400)), "in the future")
     unsigned = jwt.encode({"iat": now, "payload_hash": hashlib.sha256(BODY).hexdigest()}, None, algorithm="none")
     assert refused(deliver(client, channel, Authorization=f"Bearer {unsigned}"), "not valid"), "alg none is refused"
@@ -382,6 +448,7 @@ def test_vonage_signed_webhooks(client, channel_with):
 
 # -- RSA (sipgate.io) ------------------------------------------------------------------------------------
 
+
 def rsa_pair():
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return private, private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
@@ -395,7 +462,9 @@ def test_rsa_signatures_with_the_configured_key_and_a_pasted_one(client, channel
     published, published_public = rsa_pair()
     pasted, pasted_public = rsa_pair()
     stranger, _ = rsa_pair()
-    channel = channel_with(secret=None, scheme="rsa_sha256", header="X-Sipgate-Signature", public_keys=[published_public])
+    channel = channel_with(
+        secret=None, scheme="rsa_sha256", header="X-Sipgate-Signature", public_keys=[published_public]
+    )
 
     assert accepted(deliver(client, channel, **rsa_signed(published)))
     assert refused(deliver(client, channel, TAMPERED, **rsa_signed(published)), "does not match")
@@ -415,10 +484,14 @@ def test_an_rsa_key_that_is_not_pem_is_a_misconfiguration(client, channel_with):
 
 # -- Failing closed, and the Test button ----------------------------------------------------------------
 
-@pytest.mark.parametrize("scheme", ["basic", "body_token", "hmac", "standard_webhooks", "twilio", "telnyx", "vonage",
-                                    "rsa_sha256"])
+
+@pytest.mark.parametrize(
+    "scheme", ["basic", "body_token", "hmac", "standard_webhooks", "twilio", "telnyx", "vonage", "rsa_sha256"]
+)
 def test_every_secret_scheme_without_its_secret_refuses_everything(client, channel_with, scheme):
-    channel = channel_with(secret=None, scheme=scheme, **({"header": "X-Signature"} if scheme in ("hmac", "rsa_sha256") else {}))
+    channel = channel_with(
+        secret=None, scheme=scheme, **({"header": "X-Signature"} if scheme in ("hmac", "rsa_sha256") else {})
+    )
     response = deliver(client, channel, query=f"?token={channel.token}")
     assert refused(response, "needs its signature secret, which is not set")
     assert not RawEvent.objects.exists()
@@ -426,10 +499,13 @@ def test_every_secret_scheme_without_its_secret_refuses_everything(client, chann
 
 def test_an_unknown_scheme_refuses_everything_and_the_page_says_so(client, channel_with, admin_client):
     channel = channel_with(secret=None, scheme="token")
-    type(channel).objects.filter(pk=channel.pk).update(advanced_config={**channel.advanced_config,
-                                                                       "authentication": {"scheme": "carrier-pigeon"}})
+    type(channel).objects.filter(pk=channel.pk).update(
+        advanced_config={**channel.advanced_config, "authentication": {"scheme": "carrier-pigeon"}}
+    )
     channel.refresh_from_db()
-    assert refused(deliver(client, channel, query=f"?token={channel.token}"), "unknown authentication scheme 'carrier-pigeon'")
+    assert refused(
+        deliver(client, channel, query=f"?token={channel.token}"), "unknown authentication scheme 'carrier-pigeon'"
+    )
     page = admin_client.get(f"/admin/channels_app/telephonychannel/{channel.pk}/change/").content.decode()
     assert "Every delivery is refused: unknown authentication scheme" in page
 

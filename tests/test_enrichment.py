@@ -46,11 +46,16 @@ def crm_action(server, outputs=None, **parameters):
         parameters={
             "method": "POST",
             "url": server.url("/lookup"),
-            "body": {"phone": "{{ telephony.caller_number }}", "call": "{{ telephony.call_id }}", "seconds": "{{ telephony.duration }}"},
+            "body": {
+                "phone": "{{ telephony.caller_number }}",
+                "call": "{{ telephony.call_id }}",
+                "seconds": "{{ telephony.duration }}",
+            },
             "auth": {"type": "bearer"},
             "timeout": 1,
             "retries": 1,
-            "outputs": outputs or {"operator_email": "manager.email", "topic_alias": "topic", "customer": "customer.name"},
+            "outputs": outputs
+            or {"operator_email": "manager.email", "topic_alias": "topic", "customer": "customer.name"},
             **parameters,
         },
         secrets={"token": "crm-secret-token"},
@@ -71,8 +76,14 @@ def feed(dialog):
     return list(dialog.messages.values_list("text", flat=True))
 
 
-def test_a_successful_enrichment_assigns_the_operator_and_topic_and_fills_extra(client, generic, operator, topic, http_server):
-    http_server.route("POST", "/lookup", json={"manager": {"email": "OPERATOR@example.com"}, "topic": "online", "customer": {"name": "Iryna"}})
+def test_a_successful_enrichment_assigns_the_operator_and_topic_and_fills_extra(
+    client, generic, operator, topic, http_server
+):
+    http_server.route(
+        "POST",
+        "/lookup",
+        json={"manager": {"email": "OPERATOR@example.com"}, "topic": "online", "customer": {"name": "Iryna"}},
+    )
     generic.enrich_action = crm_action(http_server)
     generic.auto_transcription = True
     generic.save()
@@ -92,12 +103,20 @@ def test_a_successful_enrichment_assigns_the_operator_and_topic_and_fills_extra(
 
 
 def test_enrichment_outputs_survive_a_late_event(client, generic, operator, topic, http_server):
-    http_server.route("POST", "/lookup", json={"manager": {"email": "operator@example.com"}, "topic": "online", "customer": {"name": "Iryna"}})
+    http_server.route(
+        "POST",
+        "/lookup",
+        json={"manager": {"email": "operator@example.com"}, "topic": "online", "customer": {"name": "Iryna"}},
+    )
     generic.enrich_action = crm_action(http_server)
     generic.save()
     call_through_the_pipeline(client, generic)
 
-    post_event(client, generic, {**fixture("generic_call.json"), "transcript": "A late transcript.", "manager_id": "x@y.example"})
+    post_event(
+        client,
+        generic,
+        {**fixture("generic_call.json"), "transcript": "A late transcript.", "manager_id": "x@y.example"},
+    )
     process_all()
 
     dialog = Dialog.objects.get()
@@ -122,11 +141,16 @@ def test_a_500_then_success_is_retried(client, generic, operator, http_server):
     [
         ({"status": 500, "json": {"error": "down"}}, "enrichment failed: the external system answered HTTP 500"),
         ({"status": 200, "body": "<html>oops</html>"}, "enrichment failed: the answer is not valid JSON"),
-        ({"status": 200, "json": {"manager": {}}}, "enrichment failed: the answer has no operator_email (at 'manager.email')"),
+        (
+            {"status": 200, "json": {"manager": {}}},
+            "enrichment failed: the answer has no operator_email (at 'manager.email')",
+        ),
         ({"status": 200, "json": {}, "delay": 1.5}, "enrichment failed: no answer from 127.0.0.1 within 1 s"),
     ],
 )
-def test_a_failed_enrichment_with_skip_creates_the_dialog_unassigned_with_the_reason(client, generic, operator, http_server, route, reason):
+def test_a_failed_enrichment_with_skip_creates_the_dialog_unassigned_with_the_reason(
+    client, generic, operator, http_server, route, reason
+):
     http_server.route("POST", "/lookup", **route)
     generic.enrich_action = crm_action(http_server, outputs={"operator_email": "manager.email"}, retries=0)
     generic.auto_transcription = True
@@ -153,7 +177,9 @@ def test_a_500_on_every_try_fails_after_the_retries(client, generic, http_server
 
 
 def test_a_refused_connection_is_a_failure_in_the_feed(client, generic):
-    generic.enrich_action = Action.objects.create(name="Dead CRM", kind="http", parameters={"url": "http://127.0.0.1:9/x", "retries": 0})
+    generic.enrich_action = Action.objects.create(
+        name="Dead CRM", kind="http", parameters={"url": "http://127.0.0.1:9/x", "retries": 0}
+    )
     generic.save()
 
     dialog = call_through_the_pipeline(client, generic)
@@ -162,7 +188,9 @@ def test_a_refused_connection_is_a_failure_in_the_feed(client, generic):
 
 
 @pytest.mark.django_db(transaction=True, reset_sequences=True)
-def test_a_failed_enrichment_with_assign_admin_assigns_the_default_operator_and_wants_transcription(client, generic, admin_user, http_server):
+def test_a_failed_enrichment_with_assign_admin_assigns_the_default_operator_and_wants_transcription(
+    client, generic, admin_user, http_server
+):
     http_server.route("POST", "/lookup", status=500)
     generic.enrich_action = crm_action(http_server, retries=0)
     generic.enrich_error_action = "assign_admin"
@@ -188,7 +216,9 @@ def test_assign_admin_follows_the_default_operator_setting(client, generic, djan
 
 
 @pytest.mark.parametrize("active", [True, False])
-def test_an_unknown_or_inactive_operator_email_leaves_the_dialog_unassigned_and_says_why(client, generic, operator, http_server, active):
+def test_an_unknown_or_inactive_operator_email_leaves_the_dialog_unassigned_and_says_why(
+    client, generic, operator, http_server, active
+):
     operator.is_active = active
     operator.save()
     email = "operator@example.com" if not active else "nobody@example.com"
@@ -199,7 +229,10 @@ def test_an_unknown_or_inactive_operator_email_leaves_the_dialog_unassigned_and_
     dialog = call_through_the_pipeline(client, generic)
 
     assert dialog.operator is None and dialog.enrichment_state == "done"
-    assert f"Enrichment named the operator '{email}', but no active user has that email; the dialog is left unassigned." in feed(dialog)
+    assert (
+        f"Enrichment named the operator '{email}', but no active user has that email; the dialog is left unassigned."
+        in feed(dialog)
+    )
 
 
 def test_an_unknown_topic_alias_is_a_service_message(client, generic, topic, http_server):
@@ -222,7 +255,10 @@ def test_an_action_pointed_at_a_private_address_is_refused_with_a_clear_error(cl
     dialog = call_through_the_pipeline(client, generic)
 
     assert http_server.requests == []
-    assert any("refused to call '127.0.0.1': it resolves to 127.0.0.1, a private or local address" in text for text in feed(dialog))
+    assert any(
+        "refused to call '127.0.0.1': it resolves to 127.0.0.1, a private or local address" in text
+        for text in feed(dialog)
+    )
 
 
 def test_a_template_cannot_reach_server_internals(client, generic, http_server):
@@ -233,7 +269,10 @@ def test_a_template_cannot_reach_server_internals(client, generic, http_server):
     dialog = call_through_the_pipeline(client, generic)
 
     assert http_server.requests == []
-    assert "enrichment failed: template: '{{ telephony.__class__.__init__.__globals__ }}': names starting with '_' are not allowed" in feed(dialog)
+    assert (
+        "enrichment failed: template: '{{ telephony.__class__.__init__.__globals__ }}': names starting with '_' are not allowed"
+        in feed(dialog)
+    )
 
 
 def test_rules_route_calls_by_topic_without_an_external_system(client, generic, topic):
@@ -243,7 +282,13 @@ def test_rules_route_calls_by_topic_without_an_external_system(client, generic, 
         kind="rules",
         parameters={
             "rules": [
-                {"when": [{"field": "telephony.callee_number", "prefix": "+38044"}, {"field": "telephony.direction", "equals": "in"}], "set": {"topic_alias": "online"}},
+                {
+                    "when": [
+                        {"field": "telephony.callee_number", "prefix": "+38044"},
+                        {"field": "telephony.direction", "equals": "in"},
+                    ],
+                    "set": {"topic_alias": "online"},
+                },
                 {"when": [{"field": "telephony.status", "in": ["missed", "busy"]}], "set": {"topic_alias": "offline"}},
             ],
             "otherwise": {"topic_alias": "offline"},
@@ -269,7 +314,9 @@ def test_without_an_enrich_action_the_call_comes_from_webhook_data_alone(client,
 
 
 def test_an_enrichment_task_delivered_twice_runs_the_action_once(client, generic, http_server):
-    http_server.route("POST", "/lookup", json={"manager": {"email": "a@b.example"}, "topic": "x", "customer": {"name": "c"}})
+    http_server.route(
+        "POST", "/lookup", json={"manager": {"email": "a@b.example"}, "topic": "x", "customer": {"name": "c"}}
+    )
     generic.enrich_action = crm_action(http_server)
     generic.save()
     dialog = call_through_the_pipeline(client, generic)
@@ -286,7 +333,9 @@ def test_a_lost_enrichment_task_is_queued_again_by_the_sweep(client, generic, ht
     from django.utils import timezone
     from django_q.models import OrmQ
 
-    http_server.route("POST", "/lookup", json={"manager": {"email": "a@b.example"}, "topic": "x", "customer": {"name": "c"}})
+    http_server.route(
+        "POST", "/lookup", json={"manager": {"email": "a@b.example"}, "topic": "x", "customer": {"name": "c"}}
+    )
     generic.enrich_action = crm_action(http_server)
     generic.save()
     post_event(client, generic, fixture("generic_call.json"))
@@ -301,18 +350,30 @@ def test_a_lost_enrichment_task_is_queued_again_by_the_sweep(client, generic, ht
     assert Dialog.objects.get().enrichment_state == "done"
 
 
-def test_the_whole_way_over_http_with_a_real_worker_and_task_cluster(live_server, generic, operator, topic, http_server, worker_process, task_cluster):
+def test_the_whole_way_over_http_with_a_real_worker_and_task_cluster(
+    live_server, generic, operator, topic, http_server, worker_process, task_cluster
+):
     import requests
 
     from .conftest import wait_until
 
-    http_server.route("POST", "/lookup", json={"manager": {"email": "operator@example.com"}, "topic": "online", "customer": {"name": "Iryna"}})
+    http_server.route(
+        "POST",
+        "/lookup",
+        json={"manager": {"email": "operator@example.com"}, "topic": "online", "customer": {"name": "Iryna"}},
+    )
     generic.enrich_action = crm_action(http_server)
     generic.save()
 
-    response = requests.post(f"{live_server.url}/webhooks/telephony/{generic.webhook_id}/?token={generic.token}", json=fixture("generic_call.json"), timeout=10)
+    response = requests.post(
+        f"{live_server.url}/webhooks/telephony/{generic.webhook_id}/?token={generic.token}",
+        json=fixture("generic_call.json"),
+        timeout=10,
+    )
     assert response.status_code == 202
 
-    wait_until(lambda: Dialog.objects.filter(ready_at__isnull=False).exists(), timeout=40, message="the enriched dialog")
+    wait_until(
+        lambda: Dialog.objects.filter(ready_at__isnull=False).exists(), timeout=40, message="the enriched dialog"
+    )
     dialog = Dialog.objects.get()
     assert (dialog.operator, dialog.topic, dialog.enrichment_state) == (operator, topic, "done")

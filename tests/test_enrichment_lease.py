@@ -43,7 +43,10 @@ def crm(http_server, settings):
 @pytest.fixture
 def pending_dialog(client, generic, crm):
     generic.enrich_action = Action.objects.create(
-        name="Slow CRM", kind="http", parameters={"method": "POST", "url": crm.url("/lookup"), "timeout": 2, "retries": 0})
+        name="Slow CRM",
+        kind="http",
+        parameters={"method": "POST", "url": crm.url("/lookup"), "timeout": 2, "retries": 0},
+    )
     generic.save()
     post_event(client, generic, fixture("generic_call.json"))
     process_all()
@@ -53,10 +56,22 @@ def pending_dialog(client, generic, crm):
 
 
 def start_task_cluster(**env):
-    environment = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1", "Q_WORKERS": "1",
-                   "ACTIONS_ALLOWED_HOSTS": "127.0.0.1", **env}
-    return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=PROJECT_DIR, env=environment,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    environment = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "PYTHONUNBUFFERED": "1",
+        "Q_WORKERS": "1",
+        "ACTIONS_ALLOWED_HOSTS": "127.0.0.1",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=PROJECT_DIR,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def kill(process):
@@ -103,10 +118,14 @@ def test_a_run_that_dies_every_time_ends_failed_with_a_reason(pending_dialog, se
 
     dialog = Dialog.objects.get()
     assert (dialog.enrichment_state, dialog.ready_at is not None) == ("failed", True), "the call is not lost"
-    assert "enrichment failed: the enrich action's task died 2 times before it finished" in dialog.messages.values_list("text", flat=True)
+    assert "enrichment failed: the enrich action's task died 2 times before it finished" in dialog.messages.values_list(
+        "text", flat=True
+    )
 
 
-def test_a_task_cluster_killed_mid_run_is_retried_within_seconds_and_the_crm_sees_one_completed_run(pending_dialog, crm):
+def test_a_task_cluster_killed_mid_run_is_retried_within_seconds_and_the_crm_sees_one_completed_run(
+    pending_dialog, crm
+):
     lease = 2 + 1  # the action's timeout × one try, and ENRICHMENT_LEASE_MARGIN
     first = start_task_cluster(ENRICHMENT_LEASE_MARGIN="1")
     try:
@@ -121,9 +140,13 @@ def test_a_task_cluster_killed_mid_run_is_retried_within_seconds_and_the_crm_see
     second = start_task_cluster(ENRICHMENT_LEASE_MARGIN="1")
     sweeper.start()
     try:
-        wait_until(lambda: Dialog.objects.filter(ready_at__isnull=False).exists(), timeout=lease + 30, message="the dialog")
+        wait_until(
+            lambda: Dialog.objects.filter(ready_at__isnull=False).exists(), timeout=lease + 30, message="the dialog"
+        )
         dialog = Dialog.objects.get()
-        assert dialog.ready_at - killed_at < timedelta(seconds=lease + 20), "seconds after the lease, not ENRICHMENT_REQUEUE_AFTER"
+        assert dialog.ready_at - killed_at < timedelta(seconds=lease + 20), (
+            "seconds after the lease, not ENRICHMENT_REQUEUE_AFTER"
+        )
         assert (dialog.enrichment_state, EnrichmentRun.objects.count(), len(crm.requests)) == ("done", 1, 2)
 
         assert enrich_dialog(dialog.pk) == "not pending", "a redelivered task"

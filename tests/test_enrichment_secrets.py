@@ -29,10 +29,17 @@ def body_token_channel(make_channel, crm):
     channel.advanced_config["authentication"] = {"scheme": "body_token", "path": "token"}
     channel.advanced_config["field_mapping"]["provider_token"] = "token"
     channel.set_signature_secret(BODY_SECRET)
-    channel.enrich_action = Action.objects.create(name="Forward all", kind="http", parameters={
-        "method": "POST", "url": crm.url("/lookup"), "retries": 0,
-        "headers": {"X-Token": "{{ payloads.0.token }}", "X-Extra": "{{ telephony.provider_token }}"},
-        "body": {"payloads": "{{ payloads }}", "telephony": "{{ telephony }}"}})
+    channel.enrich_action = Action.objects.create(
+        name="Forward all",
+        kind="http",
+        parameters={
+            "method": "POST",
+            "url": crm.url("/lookup"),
+            "retries": 0,
+            "headers": {"X-Token": "{{ payloads.0.token }}", "X-Extra": "{{ telephony.provider_token }}"},
+            "body": {"payloads": "{{ payloads }}", "telephony": "{{ telephony }}"},
+        },
+    )
     channel.save()
     return channel
 
@@ -62,12 +69,16 @@ def test_the_body_token_never_reaches_the_enrichment_endpoint_nor_the_stored_run
 
 
 @pytest.mark.django_db
-def test_the_action_test_on_a_stored_delivery_shows_and_sends_no_body_token(admin_client, client, body_token_channel, crm):
+def test_the_action_test_on_a_stored_delivery_shows_and_sends_no_body_token(
+    admin_client, client, body_token_channel, crm
+):
     """Waits for the masked RawEvent.payloads() (the lead's change in channels_app/models.py)."""
     deliver(client, body_token_channel)
     action = body_token_channel.enrich_action
 
-    html = admin_client.post(f"/admin/actions/action/{action.pk}/test/", {"state": "", "raw_event": RawEvent.objects.get().pk}).content.decode()
+    html = admin_client.post(
+        f"/admin/actions/action/{action.pk}/test/", {"state": "", "raw_event": RawEvent.objects.get().pk}
+    ).content.decode()
 
     assert "Success" in html and "c-1001" in html
     assert BODY_SECRET not in html
@@ -75,18 +86,34 @@ def test_the_action_test_on_a_stored_delivery_shows_and_sends_no_body_token(admi
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("auth, secrets, sent_header, sent_value", [
-    ({"type": "bearer"}, {"token": "t1"}, "Authorization", "Bearer t1"),
-    ({"type": "header", "header": "X-Api-Key"}, {"token": "k"}, "X-Api-Key", "k"),
-    ({"type": "basic", "username": "crm"}, {"password": "pw"}, "Authorization", "Basic Y3JtOnB3"),
-])
-def test_a_stored_run_masks_the_auth_however_short_the_secret(client, make_channel, crm, auth, secrets, sent_header, sent_value):
+@pytest.mark.parametrize(
+    "auth, secrets, sent_header, sent_value",
+    [
+        ({"type": "bearer"}, {"token": "t1"}, "Authorization", "Bearer t1"),
+        ({"type": "header", "header": "X-Api-Key"}, {"token": "k"}, "X-Api-Key", "k"),
+        ({"type": "basic", "username": "crm"}, {"password": "pw"}, "Authorization", "Basic Y3JtOnB3"),
+    ],
+)
+def test_a_stored_run_masks_the_auth_however_short_the_secret(
+    client, make_channel, crm, auth, secrets, sent_header, sent_value
+):
     channel = make_channel("generic")
-    channel.enrich_action = Action.objects.create(name="CRM", kind="http", secrets=secrets, parameters={
-        "method": "POST", "url": crm.url("/lookup"), "retries": 0, "auth": auth,
-        "headers": {"X-Also": "id {{ secrets.token }}{{ secrets.password }}"}})
+    channel.enrich_action = Action.objects.create(
+        name="CRM",
+        kind="http",
+        secrets=secrets,
+        parameters={
+            "method": "POST",
+            "url": crm.url("/lookup"),
+            "retries": 0,
+            "auth": auth,
+            "headers": {"X-Also": "id {{ secrets.token }}{{ secrets.password }}"},
+        },
+    )
     channel.save()
-    response = client.generic("POST", webhook_path(channel), json.dumps(fixture("generic_call.json")), content_type="application/json")
+    response = client.generic(
+        "POST", webhook_path(channel), json.dumps(fixture("generic_call.json")), content_type="application/json"
+    )
     assert response.status_code == 202
     process_all()
     run_queued_tasks()

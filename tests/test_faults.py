@@ -45,8 +45,13 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(client, set
         for event in setera_call(number):
             post_event(client, setera, event)
     env = {**os.environ, "DATABASE_URL": test_database_url(), "EVENT_LEASE_SECONDS": "1"}
-    victim = subprocess.Popen([sys.executable, "manage.py", "process_events", "--poll", "0.05"], cwd=PROJECT_DIR, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = subprocess.Popen(
+        [sys.executable, "manage.py", "process_events", "--poll", "0.05"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until(lambda: RawEvent.objects.filter(state="processed").count() >= 20, message="the worker to get going")
     finally:
@@ -54,8 +59,14 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(client, set
         victim.wait()
     assert RawEvent.objects.exclude(state="processed").exists(), "killed before it finished"
 
-    survivor = subprocess.run([sys.executable, "manage.py", "process_events", "--once"], cwd=PROJECT_DIR,
-                              env={**env, "EVENT_LEASE_SECONDS": "1"}, capture_output=True, text=True, timeout=120)
+    survivor = subprocess.run(
+        [sys.executable, "manage.py", "process_events", "--once"],
+        cwd=PROJECT_DIR,
+        env={**env, "EVENT_LEASE_SECONDS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert survivor.returncode == 0, survivor.stderr
     time.sleep(1.1)  # leases of the killed worker run out
     process_all()
@@ -91,7 +102,11 @@ def test_fifty_parallel_deliveries_with_every_event_three_times_make_exactly_one
     def deliver(payload):
         with requests.Session() as session:
             start.wait()
-            codes.append(session.post(url, data=json.dumps(payload), headers={"Content-Type": "application/json"}, timeout=60).status_code)
+            codes.append(
+                session.post(
+                    url, data=json.dumps(payload), headers={"Content-Type": "application/json"}, timeout=60
+                ).status_code
+            )
 
     run_in_threads(deliver, deliveries, timeout=90)
     assert codes == [202] * len(deliveries)
@@ -112,7 +127,9 @@ def test_fifty_parallel_deliveries_with_every_event_three_times_make_exactly_one
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_the_task_broker_down_deliveries_are_stored_and_nothing_is_missing_when_it_returns(live_server, generic, http_server, settings):
+def test_with_the_task_broker_down_deliveries_are_stored_and_nothing_is_missing_when_it_returns(
+    live_server, generic, http_server, settings
+):
     """REDIS_URL points at a Redis that is down: the webhook never needs the broker, the worker still makes
     the dialogs, and the enrichment it could not queue is queued by the sweep once a broker answers."""
     from datetime import timedelta
@@ -125,15 +142,26 @@ def test_with_the_task_broker_down_deliveries_are_stored_and_nothing_is_missing_
 
     settings.ACTIONS_ALLOWED_HOSTS = ["127.0.0.1"]
     http_server.route("POST", "/crm", json={"topic": "none"})
-    generic.enrich_action = Action.objects.create(name="CRM", kind="http", parameters={"method": "POST", "url": http_server.url("/crm")})
+    generic.enrich_action = Action.objects.create(
+        name="CRM", kind="http", parameters={"method": "POST", "url": http_server.url("/crm")}
+    )
     generic.save()
     url = f"{live_server.url}/webhooks/telephony/{generic.webhook_id}/?token={generic.token}"
     for number in range(3):
-        assert requests.post(url, json={**fixture("generic_call.json"), "call_id": f"c-{number}"}, timeout=10).status_code == 202
+        assert (
+            requests.post(url, json={**fixture("generic_call.json"), "call_id": f"c-{number}"}, timeout=10).status_code
+            == 202
+        )
 
     env = {**os.environ, "DATABASE_URL": test_database_url(), "REDIS_URL": "redis://127.0.0.1:1/0"}
-    worker_run = subprocess.run([sys.executable, "manage.py", "process_events", "--once"], cwd=PROJECT_DIR, env=env,
-                                capture_output=True, text=True, timeout=120)
+    worker_run = subprocess.run(
+        [sys.executable, "manage.py", "process_events", "--once"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert worker_run.returncode == 0, worker_run.stderr
     assert Dialog.objects.filter(enrichment_state="pending").count() == 3, "the calls are there, waiting"
     assert "could not queue enrichment" in worker_run.stderr
@@ -156,8 +184,10 @@ def test_a_connection_dropped_under_a_delivery_answers_503_and_the_next_delivery
     with requests.Session() as provider:
         assert provider.post(url, json=first, timeout=10).status_code == 202
         with connection.cursor() as cursor:  # every session but the test's own: the server's goes too
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
         refused = provider.post(url, json=second, timeout=10)
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "30"

@@ -11,8 +11,22 @@ from rest_framework.authtoken.models import Token
 
 from .panel_helpers import make_dialog
 
-FILTERS = ["bot", "channel", "direction", "status", "operator", "topic", "from", "to", "recording", "test", "q",
-           "after", "newer_than", "page"]
+FILTERS = [
+    "bot",
+    "channel",
+    "direction",
+    "status",
+    "operator",
+    "topic",
+    "from",
+    "to",
+    "recording",
+    "test",
+    "q",
+    "after",
+    "newer_than",
+    "page",
+]
 
 BAD_VALUES = [
     ("from", "2026-02-30"),
@@ -46,6 +60,7 @@ def panel_as(office):
         client = Client()
         client.force_login(office[name])
         return client
+
     return logged_in
 
 
@@ -91,8 +106,25 @@ def test_an_unknown_status_is_still_ignored_in_the_api_as_documented(office, cal
 # Arbitrary query strings: any key (often a filter's), any value, percent-encoded any way.
 values = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["2026-02-30", "2026-13-01", "0001-01-01", "9999-12-31", "~", "~1", "-1", "1e9", "²", "\x00",
-                     "9" * 30, "2026-01-01T00:00:00~1", "9999-12-31T23:59:59-14:00~1", "me", "none"]),
+    st.sampled_from(
+        [
+            "2026-02-30",
+            "2026-13-01",
+            "0001-01-01",
+            "9999-12-31",
+            "~",
+            "~1",
+            "-1",
+            "1e9",
+            "²",
+            "\x00",
+            "9" * 30,
+            "2026-01-01T00:00:00~1",
+            "9999-12-31T23:59:59-14:00~1",
+            "me",
+            "none",
+        ]
+    ),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
 )
 pairs = st.lists(st.tuples(st.one_of(st.sampled_from(FILTERS), st.text(max_size=8)), values), max_size=6)
@@ -104,7 +136,9 @@ def query_string(items, raw):
 
 
 @pytest.mark.parametrize("who", ["root", "olena"])
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(items=pairs, raw=st.text(max_size=20))
 def test_no_query_string_makes_the_panel_or_the_api_fail(office, calls, who, items, raw):
     query = query_string(items, raw)

@@ -72,8 +72,9 @@ def test_any_exception_while_mapping_one_delivery_is_that_deliverys_failure(clie
     assert "could not be mapped" in failed.error and "TypeError" in failed.error
 
 
-@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1969-12-31T23:00:00Z",
-                                    "2999-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1969-12-31T23:00:00Z", "2999-01-01T00:00:00Z"]
+)
 def test_times_no_call_can_have_are_not_stored_and_every_page_still_answers(client, admin_client, phonon, moment):
     payload = fixture("phonon_flow_end.json")
     payload["callDetails"][0].update(startTime=moment, connectTime=moment, endTime=moment)
@@ -84,8 +85,13 @@ def test_times_no_call_can_have_are_not_stored_and_every_page_still_answers(clie
     assert RawEvent.objects.get().state == RawEvent.State.PROCESSED
     assert dialog.ended_at is None or dialog.ended_at.year != int(moment[:4])
     assert any("outside the times a call can have" in message.text for message in dialog.messages.all())
-    for url in ("/panel/", f"/panel/dialogs/{dialog.pk}/", "/api/dialogs/", "/admin/dialogs/dialog/",
-                f"/admin/dialogs/dialog/{dialog.pk}/change/"):
+    for url in (
+        "/panel/",
+        f"/panel/dialogs/{dialog.pk}/",
+        "/api/dialogs/",
+        "/admin/dialogs/dialog/",
+        f"/admin/dialogs/dialog/{dialog.pk}/change/",
+    ):
         assert admin_client.get(url).status_code == 200, url
     dialog.delete()
 
@@ -104,9 +110,19 @@ def test_the_window_for_call_times_is_a_setting(client, generic, settings):
     assert Dialog.objects.get(call_id="old").started_at.year != 2019
 
 
-@pytest.mark.parametrize("url", ["javascript:alert(document.cookie)", "data:text/html,<script>alert(1)</script>",
-                                 "file:///etc/passwd", "JaVaScRiPt:alert(1)", " javascript:alert(1)"])
-def test_a_recording_url_that_is_not_http_is_refused_when_mapped_and_kept_in_the_event(client, admin_client, generic, url):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.cookie)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "JaVaScRiPt:alert(1)",
+        " javascript:alert(1)",
+    ],
+)
+def test_a_recording_url_that_is_not_http_is_refused_when_mapped_and_kept_in_the_event(
+    client, admin_client, generic, url
+):
     post_event(client, generic, a_call("c-js", recording_url=url))
     process_all()
 
@@ -119,17 +135,20 @@ def test_a_recording_url_that_is_not_http_is_refused_when_mapped_and_kept_in_the
     assert f'="{url.strip()}' not in page and "<audio" not in page, "quoted in the feed as text, never a source"
 
 
-@pytest.mark.parametrize("body, reason", [
-    ('{"call_id": "c-1", "call_duration": NaN}', "NaN is not a JSON number"),
-    ('{"call_id": "c-1", "call_duration": Infinity}', "Infinity is not a JSON number"),
-    ('{"call_id": "c-1", "call_duration": -Infinity}', "-Infinity is not a JSON number"),
-    ('{"call_id": "c-1", "call_duration": 1e400}', "out of range"),
-    ('{"call_id": "c-1\\u0000", "status": "PROPER"}', "NUL"),
-    ('{"call_id": "c-1", "note\\u0000": "x"}', "NUL"),
-    ('{"call_id": "c-1", "caller": "\\ud800"}', "lone surrogate"),
-    ('{"call_id": "c-1", "call_duration": ' + "1" * 5000 + "}", "digits"),
-    ('{"call_id": "c-1", "deep": ' + "[" * 500 + "]" * 500 + "}", "nested more than"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ('{"call_id": "c-1", "call_duration": NaN}', "NaN is not a JSON number"),
+        ('{"call_id": "c-1", "call_duration": Infinity}', "Infinity is not a JSON number"),
+        ('{"call_id": "c-1", "call_duration": -Infinity}', "-Infinity is not a JSON number"),
+        ('{"call_id": "c-1", "call_duration": 1e400}', "out of range"),
+        ('{"call_id": "c-1\\u0000", "status": "PROPER"}', "NUL"),
+        ('{"call_id": "c-1", "note\\u0000": "x"}', "NUL"),
+        ('{"call_id": "c-1", "caller": "\\ud800"}', "lone surrogate"),
+        ('{"call_id": "c-1", "call_duration": ' + "1" * 5000 + "}", "digits"),
+        ('{"call_id": "c-1", "deep": ' + "[" * 500 + "]" * 500 + "}", "nested more than"),
+    ],
+)
 def test_a_body_the_database_could_never_keep_is_a_clear_400_and_kept_as_rejected(client, generic, body, reason):
     answer = post_event(client, generic, body)
 
@@ -199,8 +218,10 @@ def raw_http(live_server, request_bytes):
 def test_a_chunked_body_the_server_cannot_measure_is_answered_411_not_lost(live_server, generic):
     body = json.dumps(a_call("c-chunked")).encode()
     chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
-    request = (f"POST {webhook_path(generic)} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode() + chunked
+    request = (
+        f"POST {webhook_path(generic)} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode() + chunked
 
     answer = raw_http(live_server, request)
 
@@ -215,8 +236,13 @@ def test_a_chunked_body_that_the_server_decoded_is_stored(generic):
 
     body = json.dumps(a_call("c-chunked")).encode()
     request = RequestFactory().generic(
-        "POST", webhook_path(generic), b"", content_type="application/json",
-        HTTP_TRANSFER_ENCODING="chunked", **{"wsgi.input_terminated": True})
+        "POST",
+        webhook_path(generic),
+        b"",
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input_terminated": True},
+    )
     request.META.pop("CONTENT_LENGTH", None)
     request.META["wsgi.input"] = io.BytesIO(body)
 
@@ -253,8 +279,14 @@ def test_the_body_token_never_leaves_the_check(client, make_channel):
 
     event = RawEvent.objects.get()
     assert event.state == RawEvent.State.PROCESSED and Dialog.objects.exists()
-    everything = json.dumps([event.payloads(), list(CallEvent.objects.values_list("payload", flat=True)),
-                             [dialog.call_state() for dialog in Dialog.objects.all()]], default=str)
+    everything = json.dumps(
+        [
+            event.payloads(),
+            list(CallEvent.objects.values_list("payload", flat=True)),
+            [dialog.call_state() for dialog in Dialog.objects.all()],
+        ],
+        default=str,
+    )
     assert "aircall-body-token-123456" not in everything
     assert "aircall-body-token-123456" not in inspection.masked_body_text(event)
     assert "aircall-body-token-123456" in bytes(event.body).decode(), "the delivery itself is kept as sent"
@@ -262,14 +294,16 @@ def test_the_body_token_never_leaves_the_check(client, make_channel):
 
 def test_phone_numbers_in_a_database_errors_detail_are_masked_in_the_log(generic):
     formatter = logging.config.dictConfigClass(django_settings.LOGGING).configure_formatter(
-        django_settings.LOGGING["formatters"]["plain"])
+        django_settings.LOGGING["formatters"]["plain"]
+    )
     Dialog.objects.create(channel=generic, call_id="+380501234567")
     try:
         with transaction.atomic():
             Dialog.objects.create(channel=generic, call_id="+380501234567")
     except IntegrityError:
-        record = logging.LogRecord("worker", logging.ERROR, __file__, 1, "merging %s failed", ("+380 50 123 45 67",),
-                                   sys.exc_info())
+        record = logging.LogRecord(
+            "worker", logging.ERROR, __file__, 1, "merging %s failed", ("+380 50 123 45 67",), sys.exc_info()
+        )
     formatted = formatter.format(record)
 
     assert isinstance(formatter, NumberMaskingFormatter)
@@ -277,14 +311,19 @@ def test_phone_numbers_in_a_database_errors_detail_are_masked_in_the_log(generic
     assert "380501234567" not in formatted and "123 45 67" not in formatted
 
 
-@pytest.mark.parametrize("poison", [
-    '{"id": "x", "type": "call:end", "n": ' + "7" * 5000 + "}",
-    '{"id": "x", "type": "call:end", "n": NaN}',
-    '{"id": "x\\u0000", "type": "call:end"}',
-    "{" * 3000,
-    "\ud800",
-])
-def test_an_sqs_message_that_cannot_be_read_is_kept_as_rejected_and_the_queue_moves_on(sqs_server, wildix_channel, poison):
+@pytest.mark.parametrize(
+    "poison",
+    [
+        '{"id": "x", "type": "call:end", "n": ' + "7" * 5000 + "}",
+        '{"id": "x", "type": "call:end", "n": NaN}',
+        '{"id": "x\\u0000", "type": "call:end"}',
+        "{" * 3000,
+        "\ud800",
+    ],
+)
+def test_an_sqs_message_that_cannot_be_read_is_kept_as_rejected_and_the_queue_moves_on(
+    sqs_server, wildix_channel, poison
+):
     queue = wildix_channel.sqs_queue
     sqs_server.send(queue.queue_url, poison.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
     for name in SQS_SAMPLES:

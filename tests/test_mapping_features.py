@@ -15,8 +15,12 @@ from .conftest import fixture, post_event, process_all
 
 def test_status_from_several_paths_takes_the_first_value_the_mapping_knows():
     """Wildix: the event type says the call ended; otherwise data.status tells the state."""
-    mapping = Mapping({"field_mapping": {"call_id": "id", "status": ["type", "data.status"]},
-                       "status_mapping": {"call:end": "ended", "TALKING": "connected", "CONNECTING": "ringing"}})
+    mapping = Mapping(
+        {
+            "field_mapping": {"call_id": "id", "status": ["type", "data.status"]},
+            "status_mapping": {"call:end": "ended", "TALKING": "connected", "CONNECTING": "ringing"},
+        }
+    )
     assert mapping.map({"id": 1, "type": "call:end", "data": {"status": "TALKING"}}).fields["status"] == "ended"
     assert mapping.map({"id": 1, "type": "call:update", "data": {"status": "TALKING"}}).fields["status"] == "connected"
     unknown = mapping.map({"id": 1, "type": "call:odd", "data": {"status": "ODD"}})
@@ -25,15 +29,23 @@ def test_status_from_several_paths_takes_the_first_value_the_mapping_knows():
 
 def test_glob_keys_read_direction_from_a_value_pattern():
     """Zadarma: pbx_call_id starts with in_ or out_."""
-    mapping = Mapping({"field_mapping": {"call_id": "pbx_call_id", "direction": "pbx_call_id"},
-                       "direction_mapping": {"in_*": "in", "out_*": "out"}})
+    mapping = Mapping(
+        {
+            "field_mapping": {"call_id": "pbx_call_id", "direction": "pbx_call_id"},
+            "direction_mapping": {"in_*": "in", "out_*": "out"},
+        }
+    )
     assert mapping.map({"pbx_call_id": "in_7d3a"}).fields["direction"] == "in"
     assert mapping.map({"pbx_call_id": "out_9c1f"}).fields["direction"] == "out"
 
 
 def test_direction_from_which_party_is_local():
-    mapping = Mapping({"field_mapping": {"call_id": "id", "direction": "data.caller.type"},
-                       "direction_mapping": {"LOCAL": "out", "REMOTE": "in"}})
+    mapping = Mapping(
+        {
+            "field_mapping": {"call_id": "id", "direction": "data.caller.type"},
+            "direction_mapping": {"LOCAL": "out", "REMOTE": "in"},
+        }
+    )
     assert mapping.map(fixture("wildix_call_end.json")).fields["direction"] == "out"
 
 
@@ -42,7 +54,8 @@ def test_zone_less_local_times_are_read_in_the_channels_time_zone():
     moment = mapping.map({"id": 1, "call_start": "2026-07-01 12:00:00"}).fields["timestamp"]
     assert datetime.fromisoformat(moment) == datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
     assert config_errors({"field_mapping": {"call_id": "id"}, "timezone": "Mars/Olympus"}) == [
-        "timezone: 'Mars/Olympus' is not a time zone such as Europe/Kyiv"]
+        "timezone: 'Mars/Olympus' is not a time zone such as Europe/Kyiv"
+    ]
 
 
 @pytest.mark.django_db
@@ -51,9 +64,11 @@ def test_transfer_legs_chain_into_the_parent_calls_dialog(client, make_channel):
     channel.advanced_config["authentication"] = {"scheme": "token"}  # Twilio's signature has its own tests
     channel.save()
     parent = "CAparent000000000000000000000000001"
-    for body in [f"CallSid={parent}&CallStatus=in-progress&Direction=inbound&From=%2B14155550142&To=%2B16465550187&SequenceNumber=0",
-                 f"CallSid=CAleg&ParentCallSid={parent}&CallStatus=completed&Direction=outbound-dial&CallDuration=30&SequenceNumber=1",
-                 f"CallSid={parent}&CallStatus=completed&Direction=inbound&CallDuration=45&SequenceNumber=2"]:
+    for body in [
+        f"CallSid={parent}&CallStatus=in-progress&Direction=inbound&From=%2B14155550142&To=%2B16465550187&SequenceNumber=0",
+        f"CallSid=CAleg&ParentCallSid={parent}&CallStatus=completed&Direction=outbound-dial&CallDuration=30&SequenceNumber=1",
+        f"CallSid={parent}&CallStatus=completed&Direction=inbound&CallDuration=45&SequenceNumber=2",
+    ]:
         post_event(client, channel, body, content_type="application/x-www-form-urlencoded")
     process_all()
 

@@ -69,7 +69,9 @@ def test_duplicate_deliveries_are_accepted_and_change_nothing(client, setera):
 
     assert Dialog.objects.count() == 1
     after = Dialog.objects.values().get()
-    assert {k: v for k, v in after.items() if k != "updated_at"} == {k: v for k, v in before.items() if k != "updated_at"}
+    assert {k: v for k, v in after.items() if k != "updated_at"} == {
+        k: v for k, v in before.items() if k != "updated_at"
+    }
     assert CallEvent.objects.count() == 3
     states = list(RawEvent.objects.order_by("id").values_list("state", flat=True))
     assert states == ["processed"] * 3 + ["duplicate"] * 6

@@ -17,16 +17,47 @@ LOCAL = ["127.0.0.1"]
 
 @pytest.mark.parametrize(
     "address",
-    ["10.0.0.1", "192.168.1.1", "172.16.0.1", "127.0.0.1", "0.0.0.0", "169.254.169.254", "100.64.0.1", "224.0.0.1",
-     "255.255.255.255", "192.0.2.1", "198.51.100.1", "203.0.113.1", "240.0.0.1", "198.18.0.1", "::1", "::ffff:127.0.0.1",
-     "fc00::1", "fe80::1", "64:ff9b::a00:1", "2002:7f00:1::", "ff02::1", "::7f00:1", "::ffff:0:7f00:1", "fec0::1",
-     "feff:ffff::1", "64:ff9b:1::1", "64:ff9b:1:ffff::8.8.8.8", "::808:808", "::ffff:0:808:808", "2001::1", "::"],
+    [
+        "10.0.0.1",
+        "192.168.1.1",
+        "172.16.0.1",
+        "127.0.0.1",
+        "0.0.0.0",
+        "169.254.169.254",
+        "100.64.0.1",
+        "224.0.0.1",
+        "255.255.255.255",
+        "192.0.2.1",
+        "198.51.100.1",
+        "203.0.113.1",
+        "240.0.0.1",
+        "198.18.0.1",
+        "::1",
+        "::ffff:127.0.0.1",
+        "fc00::1",
+        "fe80::1",
+        "64:ff9b::a00:1",
+        "2002:7f00:1::",
+        "ff02::1",
+        "::7f00:1",
+        "::ffff:0:7f00:1",
+        "fec0::1",
+        "feff:ffff::1",
+        "64:ff9b:1::1",
+        "64:ff9b:1:ffff::8.8.8.8",
+        "::808:808",
+        "::ffff:0:808:808",
+        "2001::1",
+        "::",
+    ],
 )
 def test_non_public_addresses_are_refused(address):
     assert not is_public(address)
 
 
-@pytest.mark.parametrize("address", ["1.1.1.1", "8.8.8.8", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808"])
+@pytest.mark.parametrize(
+    "address", ["1.1.1.1", "8.8.8.8", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+)
 def test_public_addresses_are_allowed(address):
     assert is_public(address)
 
@@ -88,8 +119,12 @@ def test_5xx_is_retried_with_backoff_and_4xx_is_not(http_server):
     http_server.route("GET", "/flaky", status=[500, 503, 200], json={"ok": True})
     http_server.route("GET", "/missing", status=404)
 
-    assert outbound.request("GET", http_server.url("/flaky"), allowed_hosts=LOCAL, retries=2, backoff=0.01).status == 200
-    assert outbound.request("GET", http_server.url("/missing"), allowed_hosts=LOCAL, retries=2, backoff=0.01).status == 404
+    assert (
+        outbound.request("GET", http_server.url("/flaky"), allowed_hosts=LOCAL, retries=2, backoff=0.01).status == 200
+    )
+    assert (
+        outbound.request("GET", http_server.url("/missing"), allowed_hosts=LOCAL, retries=2, backoff=0.01).status == 404
+    )
     assert [r.path for r in http_server.requests] == ["/flaky"] * 3 + ["/missing"]
 
 
@@ -113,8 +148,10 @@ def test_credentials_do_not_follow_a_redirect_to_another_host(http_server):
         http_server.route("GET", "/rec", status=302, headers={"Location": other.url("/file")})
         http_server.route("GET", "/same", status=302, headers={"Location": "/file"})
         http_server.route("GET", "/file", body="data")
-        secret = {"headers": {"Authorization": "Bearer rec-secret", "X-Api-Key": "k-1", "Range": "bytes=0-1"},
-                  "auth": None}
+        secret = {
+            "headers": {"Authorization": "Bearer rec-secret", "X-Api-Key": "k-1", "Range": "bytes=0-1"},
+            "auth": None,
+        }
 
         assert outbound.request("GET", http_server.url("/rec"), allowed_hosts=LOCAL, **secret).text == "data"
         assert outbound.request("GET", http_server.url("/same"), allowed_hosts=LOCAL, **secret).text == "data"
@@ -139,10 +176,23 @@ def embedded_forms(v4):
     }
 
 
-non_public_v4 = st.sampled_from(["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
-                                 "100.64.0.0/10", "0.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"]).flatmap(
+non_public_v4 = st.sampled_from(
+    [
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "100.64.0.0/10",
+        "0.0.0.0/8",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    ]
+).flatmap(
     lambda net: st.integers(0, ipaddress.ip_network(net).num_addresses - 1).map(
-        lambda i, net=net: str(ipaddress.ip_network(net)[i])))
+        lambda i, net=net: str(ipaddress.ip_network(net)[i])
+    )
+)
 
 
 @settings(max_examples=300)
@@ -152,7 +202,10 @@ def test_a_private_ipv4_address_is_refused_in_every_ipv6_disguise(v4, form):
     assert not is_public(str(embedded_forms(v4)[form]))
 
 
-@given(st.sampled_from(["8.8.8.8", "1.1.1.1", "9.9.9.9", "151.101.1.1"]), st.sampled_from(["compatible", "translated", "local_nat64"]))
+@given(
+    st.sampled_from(["8.8.8.8", "1.1.1.1", "9.9.9.9", "151.101.1.1"]),
+    st.sampled_from(["compatible", "translated", "local_nat64"]),
+)
 def test_deprecated_or_local_ipv4_carrying_ipv6_forms_are_refused_even_for_public_addresses(v4, form):
     assert not is_public(str(embedded_forms(v4)[form]))
 
@@ -217,19 +270,31 @@ def test_an_allow_list_entry_with_a_port_allows_only_that_port(http_server):
         with pytest.raises(RefusedAddress):
             outbound.request("GET", other.url("/x"), allowed_hosts=only_first)
         assert other.connections == 0
-        assert outbound.request("GET", other.url("/x"), allowed_hosts=["127.0.0.1"]).text == "other", "no port: any port"
+        assert outbound.request("GET", other.url("/x"), allowed_hosts=["127.0.0.1"]).text == "other", (
+            "no port: any port"
+        )
     finally:
         other.stop()
 
 
-@pytest.mark.parametrize("location", ["http://127.0.0.1:{port}/x", "http://2130706433:{port}/x", "http://[::ffff:127.0.0.1]:{port}/x",
-                                      "http://127.0.0.1:{port}\\@127.0.0.1:{first}/x", "file:///etc/passwd",
-                                      "http://u:p@127.0.0.1:{first}/x"])
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://127.0.0.1:{port}/x",
+        "http://2130706433:{port}/x",
+        "http://[::ffff:127.0.0.1]:{port}/x",
+        "http://127.0.0.1:{port}\\@127.0.0.1:{first}/x",
+        "file:///etc/passwd",
+        "http://u:p@127.0.0.1:{first}/x",
+    ],
+)
 def test_a_redirect_to_a_trick_or_an_unlisted_port_is_refused(http_server, location):
     other = TestHTTPServer()
     try:
         other.route("GET", "/x", body="internal")
-        http_server.route("GET", "/jump", status=302, headers={"Location": location.format(port=other.port, first=http_server.port)})
+        http_server.route(
+            "GET", "/jump", status=302, headers={"Location": location.format(port=other.port, first=http_server.port)}
+        )
 
         with pytest.raises(RefusedAddress):
             outbound.request("GET", http_server.url("/jump"), allowed_hosts=[f"127.0.0.1:{http_server.port}"])

@@ -133,8 +133,12 @@ def test_new_calls_are_offered_to_the_open_list(olena_client, office):
 
 
 def test_the_dialog_page_shows_the_card_the_feed_and_an_escaped_transcript(olena_client, office):
-    dialog = make_dialog(office["kyiv"], "c-1", transcript="<b>Hello</b> <script>alert(1)</script>\n" + "long words " * 500)
-    FeedMessage.objects.create(dialog=dialog, key="enrichment-failed", text="enrichment failed: the answer is not valid JSON")
+    dialog = make_dialog(
+        office["kyiv"], "c-1", transcript="<b>Hello</b> <script>alert(1)</script>\n" + "long words " * 500
+    )
+    FeedMessage.objects.create(
+        dialog=dialog, key="enrichment-failed", text="enrichment failed: the answer is not valid JSON"
+    )
 
     html = olena_client.get(f"/panel/dialogs/{dialog.pk}/").content.decode()
 

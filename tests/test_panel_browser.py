@@ -21,12 +21,31 @@ def log_in_to_panel(page, live_server, username, password):
 def test_an_operator_works_the_panel(live_server, page, office, http_server, settings):
     settings.RECORDINGS_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.PANEL_POLL_SECONDS = 0.5
-    http_server.route("GET", "/calls/c-1.wav", body=wav_tone(seconds=4), headers={"Content-Type": "audio/wav"}, ranges=True)
+    http_server.route(
+        "GET", "/calls/c-1.wav", body=wav_tone(seconds=4), headers={"Content-Type": "audio/wav"}, ranges=True
+    )
     kyiv, helsinki = office["kyiv"], office["helsinki"]
-    make_dialog(kyiv, "out-1", minutes_ago=9, direction="out", caller_number="+380442220000", callee_number="+380671112233", status="missed")
-    dialog = make_dialog(kyiv, "in-1", minutes_ago=8, caller_number="+380501234567", transcript="Operator: Good morning.\nCustomer: I would like to check my order.",
-                         recording_url=http_server.url("/calls/c-1.wav"), topic=office["topic"])
-    FeedMessage.objects.create(dialog=dialog, key="enrichment-failed", text="enrichment failed: the external system answered HTTP 500")
+    make_dialog(
+        kyiv,
+        "out-1",
+        minutes_ago=9,
+        direction="out",
+        caller_number="+380442220000",
+        callee_number="+380671112233",
+        status="missed",
+    )
+    dialog = make_dialog(
+        kyiv,
+        "in-1",
+        minutes_ago=8,
+        caller_number="+380501234567",
+        transcript="Operator: Good morning.\nCustomer: I would like to check my order.",
+        recording_url=http_server.url("/calls/c-1.wav"),
+        topic=office["topic"],
+    )
+    FeedMessage.objects.create(
+        dialog=dialog, key="enrichment-failed", text="enrichment failed: the external system answered HTTP 500"
+    )
     secret = make_dialog(helsinki, "support-1", minutes_ago=7, caller_number="+358401234567")
 
     log_in_to_panel(page, live_server, "olena", "pw-olena-123")
@@ -54,7 +73,9 @@ def test_an_operator_works_the_panel(live_server, page, office, http_server, set
     assert page.evaluate("document.getElementById('recording').duration") == pytest.approx(4, abs=0.2)
     page.evaluate("document.getElementById('recording').currentTime = 3")
     page.wait_for_function("document.getElementById('recording').readyState >= 1")
-    assert any("Range" in request.headers for request in http_server.requests), "the player asks for ranges (seeking: test_panel_browser_pipeline)"
+    assert any("Range" in request.headers for request in http_server.requests), (
+        "the player asks for ranges (seeking: test_panel_browser_pipeline)"
+    )
     screenshot(page, "panel-dialog")
 
     page.set_viewport_size({"width": 390, "height": 844})

@@ -60,13 +60,25 @@ def test_an_operator_works_calls_that_came_through_the_whole_pipeline(
     settings.RECORDINGS_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.PANEL_POLL_SECONDS = 0.5
     http_server.route("POST", "/lookup", status=500, json={"error": "down"})
-    http_server.route("GET", "/calls/c-1001.wav", body=long_recording(RECORDING_SECONDS),
-                      headers={"Content-Type": "audio/wav"}, ranges=True)
+    http_server.route(
+        "GET",
+        "/calls/c-1001.wav",
+        body=long_recording(RECORDING_SECONDS),
+        headers={"Content-Type": "audio/wav"},
+        ranges=True,
+    )
     kyiv, helsinki = office["kyiv"], office["helsinki"]
     kyiv.enrich_action = Action.objects.create(
-        name="CRM lookup", kind="http",
-        parameters={"method": "POST", "url": http_server.url("/lookup"), "retries": 0, "timeout": 1,
-                    "outputs": {"operator_email": "manager.email"}})
+        name="CRM lookup",
+        kind="http",
+        parameters={
+            "method": "POST",
+            "url": http_server.url("/lookup"),
+            "retries": 0,
+            "timeout": 1,
+            "outputs": {"operator_email": "manager.email"},
+        },
+    )
     kyiv.save()
 
     log_in(page, live_server)
@@ -74,8 +86,12 @@ def test_an_operator_works_calls_that_came_through_the_whole_pipeline(
 
     for event in fixture("setera_incoming.json"):
         deliver(live_server, helsinki, event)
-    call = {**fixture("generic_call.json"), "caller": "050 123 45 67", "recording_url": http_server.url("/calls/c-1001.wav"),
-            "transcript": "Customer: Hello, I would like to check my order.\nOperator: <b>Of course</b>, one moment."}
+    call = {
+        **fixture("generic_call.json"),
+        "caller": "050 123 45 67",
+        "recording_url": http_server.url("/calls/c-1001.wav"),
+        "transcript": "Customer: Hello, I would like to check my order.\nOperator: <b>Of course</b>, one moment.",
+    }
     deliver(live_server, kyiv, call)
 
     page.wait_for_selector("#rows tr:has-text('+380501234567')", timeout=40000)  # no reload: the list polls
@@ -109,8 +125,11 @@ def test_an_operator_works_calls_that_came_through_the_whole_pipeline(
     page.wait_for_function("document.getElementById('recording').duration > 0")
     assert page.evaluate("document.getElementById('recording').duration") == pytest.approx(RECORDING_SECONDS, abs=0.5)
     page.evaluate(f"document.getElementById('recording').currentTime = {RECORDING_SECONDS - 5}")
-    wait_until(lambda: any(start > 0 for start in range_starts(http_server, "/calls/c-1001.wav")),
-               timeout=10, message="a Range request for the part sought")
+    wait_until(
+        lambda: any(start > 0 for start in range_starts(http_server, "/calls/c-1001.wav")),
+        timeout=10,
+        message="a Range request for the part sought",
+    )
     page.wait_for_function("document.getElementById('recording').readyState >= 3")  # data at the new position
     screenshot(page, "panel-pipeline-dialog")
 

@@ -18,8 +18,14 @@ def stored(office, audio, settings, tmp_path):
     """A Kyiv call whose recording was downloaded into storage; the provider's URL no longer answers."""
     settings.MEDIA_ROOT = tmp_path
     dialog = make_dialog(office["kyiv"], "c-1", recording_url="https://rec.invalid/gone.wav")
-    Recording.objects.create(dialog=dialog, source_url=dialog.recording_url, state=Recording.State.READY,
-                             content_type="audio/wav", size=len(audio), file=ContentFile(audio, name="c-1.wav"))
+    Recording.objects.create(
+        dialog=dialog,
+        source_url=dialog.recording_url,
+        state=Recording.State.READY,
+        content_type="audio/wav",
+        size=len(audio),
+        file=ContentFile(audio, name="c-1.wav"),
+    )
     return dialog
 
 
@@ -58,7 +64,7 @@ def test_the_whole_file_is_served_from_storage_and_says_it_accepts_ranges(olena_
 def test_a_range_of_the_stored_file_is_answered_206(olena_client, stored, audio, range_header, first, last):
     response = fetch(olena_client, stored, range_header)
 
-    expected = audio[first:] if last is None else audio[first:last + 1]
+    expected = audio[first:] if last is None else audio[first : last + 1]
     start = first if first >= 0 else len(audio) + first
     assert response.status_code == 206 and body_of(response) == expected
     assert response["Content-Range"] == f"bytes {start}-{start + len(expected) - 1}/{len(audio)}"

@@ -10,7 +10,7 @@ def form(text):
 
 
 def test_php_bracket_keys_become_nested_objects_and_arrays():
-    event, = form(
+    (event,) = form(
         "callDetails[employeeData][email]=a%40b.example&callDetails[historyData][0][billsec]=12"
         "&callDetails[historyData][1][billsec]=3&plain=1"
     )
@@ -21,12 +21,12 @@ def test_php_bracket_keys_become_nested_objects_and_arrays():
 
 
 def test_empty_brackets_append_and_gaps_keep_an_object():
-    event, = form("tags[]=a&tags[]=b&sparse[0]=x&sparse[2]=y")
+    (event,) = form("tags[]=a&tags[]=b&sparse[0]=x&sparse[2]=y")
     assert event == {"tags": ["a", "b"], "sparse": {"0": "x", "2": "y"}}
 
 
 def test_keys_that_only_look_like_brackets_are_kept_as_sent():
-    event, = form("a]b=1&c[d=2&e[f]g=3")
+    (event,) = form("a]b=1&c[d=2&e[f]g=3")
     assert event == {"a]b": "1", "c[d": "2", "e[f]g": "3"}
 
 

@@ -40,16 +40,40 @@ GAVE_A_REASON = {RawEvent.State.FAILED, RawEvent.State.REJECTED}
 
 # What each preset's sample must become (the same values as the presets' own tests).
 EXPECTED = {
-    "generic": {"direction": "in", "status": "answered", "caller_number": "+380501234567", "callee_number": "+380441234567",
-                "duration": 62, "recording_url": "https://pbx.example/rec/c-1001.mp3",
-                "transcript": "Hello, I would like to check my order."},
-    "setera": {"direction": "in", "status": "answered", "caller_number": "+35840940XXXX", "callee_number": "+35894272XXXX",
-               "duration": pytest.approx(4.048), "started_at": datetime(2021, 9, 30, 10, 36, 19, 315000, tzinfo=UTC)},
-    "phonon": {"direction": "in", "status": "answered", "caller_number": "+919876543210", "callee_number": "+918045671234",
-               "duration": 95, "started_at": datetime(2024, 3, 5, 10, 15, 2, tzinfo=UTC),
-               "recording_url": "https://recordings.phonon.example/3f8e2c1a.mp3"},
-    "binotel": {"direction": "in", "status": "answered", "caller_number": "+380441234567", "callee_number": "+380447654321",
-                "duration": 95, "started_at": datetime.fromtimestamp(1795514400, UTC)},
+    "generic": {
+        "direction": "in",
+        "status": "answered",
+        "caller_number": "+380501234567",
+        "callee_number": "+380441234567",
+        "duration": 62,
+        "recording_url": "https://pbx.example/rec/c-1001.mp3",
+        "transcript": "Hello, I would like to check my order.",
+    },
+    "setera": {
+        "direction": "in",
+        "status": "answered",
+        "caller_number": "+35840940XXXX",
+        "callee_number": "+35894272XXXX",
+        "duration": pytest.approx(4.048),
+        "started_at": datetime(2021, 9, 30, 10, 36, 19, 315000, tzinfo=UTC),
+    },
+    "phonon": {
+        "direction": "in",
+        "status": "answered",
+        "caller_number": "+919876543210",
+        "callee_number": "+918045671234",
+        "duration": 95,
+        "started_at": datetime(2024, 3, 5, 10, 15, 2, tzinfo=UTC),
+        "recording_url": "https://recordings.phonon.example/3f8e2c1a.mp3",
+    },
+    "binotel": {
+        "direction": "in",
+        "status": "answered",
+        "caller_number": "+380441234567",
+        "callee_number": "+380447654321",
+        "duration": 95,
+        "started_at": datetime.fromtimestamp(1795514400, UTC),
+    },
 }
 
 
@@ -64,7 +88,9 @@ class Stage:
             "generic": TelephonyChannel.from_preset(sales, "Kyiv line", "generic"),
             "setera": TelephonyChannel.from_preset(sales, "Helsinki line", "setera"),
             "phonon": TelephonyChannel.from_preset(support, "Mumbai line", "phonon"),
-            "binotel": TelephonyChannel.from_preset(support, "Lviv line", "binotel", advanced_config=binotel_from_anywhere()),
+            "binotel": TelephonyChannel.from_preset(
+                support, "Lviv line", "binotel", advanced_config=binotel_from_anywhere()
+            ),
         }
         self.root = django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123")
         self.olena = django_user_model.objects.create_user("olena", "olena@example.com", "pw-olena-123")
@@ -81,8 +107,12 @@ class Stage:
 
     def deliver(self, slug, body, content_type, delivery):
         channel = self.channels[slug]
-        return self.http.post(f"{self.base_url}/webhooks/telephony/{channel.webhook_id}/", data=body, timeout=60,
-                              headers={"Content-Type": content_type, "X-Webhook-Token": channel.token, "X-Delivery": delivery})
+        return self.http.post(
+            f"{self.base_url}/webhooks/telephony/{channel.webhook_id}/",
+            data=body,
+            timeout=60,
+            headers={"Content-Type": content_type, "X-Webhook-Token": channel.token, "X-Delivery": delivery},
+        )
 
     def ordinary_calls(self):
         """One real call per channel: [(slug, call id, [(body, content type)])]."""
@@ -120,8 +150,11 @@ def produced_models():
     """Every table the pipeline writes into (events, dialogs, their feed, recordings, enrichment runs)."""
     models = [RawEvent]
     for label in ("dialogs", "recordings", "actions"):
-        models += [model for model in apps.get_app_config(label).get_models(include_auto_created=True)
-                   if model._meta.model_name not in ("topic", "action")]
+        models += [
+            model
+            for model in apps.get_app_config(label).get_models(include_auto_created=True)
+            if model._meta.model_name not in ("topic", "action")
+        ]
     return models
 
 
@@ -163,13 +196,21 @@ def ordinary_call_breaches(stage, calls):
 
 def ordinary_delivery_breaches(outcomes):
     """An ordinary delivery that did not end merged: another delivery held it back."""
-    return [f"ordinary delivery {label} ended {state} {error[:200]!r}" for label, ended in outcomes.items()
-            if str(label).startswith("ordinary") for state, error in ended if state not in MERGED]
+    return [
+        f"ordinary delivery {label} ended {state} {error[:200]!r}"
+        for label, ended in outcomes.items()
+        if str(label).startswith("ordinary")
+        for state, error in ended
+        if state not in MERGED
+    ]
 
 
 def events_of(call_id):
-    return [(state, error[:300]) for headers, state, error in RawEvent.objects.values_list("headers", "state", "error")
-            if call_id in str(headers.get("X-Delivery"))]
+    return [
+        (state, error[:300])
+        for headers, state, error in RawEvent.objects.values_list("headers", "state", "error")
+        if call_id in str(headers.get("X-Delivery"))
+    ]
 
 
 def hostile_breaches(answers, outcomes):
@@ -181,12 +222,18 @@ def hostile_breaches(answers, outcomes):
         if response.status_code >= 500:
             breaches.append(f"{what} {response.text[:200]!r}")
         elif response.status_code >= 400:
-            if not response.headers.get("Content-Type", "").startswith("application/json") or not response.json().get("error"):
+            if not response.headers.get("Content-Type", "").startswith("application/json") or not response.json().get(
+                "error"
+            ):
                 breaches.append(f"{what} without a JSON error")
         elif not outcomes.get(label):
             breaches.append(f"{what} but nothing was stored")
         else:
-            breaches += [f"{what}, ended {state} {error[:200]!r}" for state, error in outcomes[label] if not ended_well(state, error)]
+            breaches += [
+                f"{what}, ended {state} {error[:200]!r}"
+                for state, error in outcomes[label]
+                if not ended_well(state, error)
+            ]
     return breaches
 
 
@@ -207,19 +254,22 @@ def page_breaches(stage, ordinary_calls):
     admin_pages += [f"/admin/dialogs/dialog/{pk}/change/" for pk, *_, call_id in rows if call_id not in ordinary_ids]
     breaches = []
     for user in (stage.root, stage.olena):
-        expected = {url: 200 for url in ("/panel/", "/api/dialogs/", "/panel/new-rows/?newer_than=")}
+        expected = dict.fromkeys(("/panel/", "/api/dialogs/", "/panel/new-rows/?newer_than="), 200)
         for pk, bot_id, ready_at, _ in rows:
             visible = ready_at is not None and (user.is_staff or bot_id == stage.sales.pk)
-            expected.update({url: 200 if visible else 404 for url in (f"/panel/dialogs/{pk}/", f"/api/dialogs/{pk}/")})
+            expected.update(dict.fromkeys((f"/panel/dialogs/{pk}/", f"/api/dialogs/{pk}/"), 200 if visible else 404))
         # Staff see the admin; an operator is sent to its login, never shown an error.
-        expected.update({url: 200 if user.is_staff else 302 for url in (admin_pages if user.is_staff else admin_pages[:2])})
+        expected.update(dict.fromkeys(admin_pages if user.is_staff else admin_pages[:2], 200 if user.is_staff else 302))
         browser = Client(raise_request_exception=False)
         browser.force_login(user)
         for url, status in expected.items():
             response = browser.get(url)
             if response.status_code != status:
                 error = getattr(response, "exc_info", None)
-                breaches.append(f"{user.username} GET {url}: {response.status_code}" + (f" {error[0].__name__}: {error[1]}"[:300] if error else ""))
+                breaches.append(
+                    f"{user.username} GET {url}: {response.status_code}"
+                    + (f" {error[0].__name__}: {error[1]}"[:300] if error else "")
+                )
     return breaches
 
 
@@ -234,15 +284,29 @@ def stage(transactional_db, live_server, django_user_model, settings):
     return Stage(live_server.url, django_user_model)
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(hostile=st.lists(hostile_deliveries(), min_size=1, max_size=3), data=st.data())
-def test_whatever_a_payload_contains_ordinary_calls_are_kept_and_every_delivery_ends_with_a_reason(stage, hostile, data):
+def test_whatever_a_payload_contains_ordinary_calls_are_kept_and_every_delivery_ends_with_a_reason(
+    stage, hostile, data
+):
     stage.reset()
     calls = stage.ordinary_calls()
-    deliveries = [(f"{call_id}#{n}", slug, body, slug) for slug, call_id, events in calls for n, body in enumerate(events)]
-    deliveries += [(f"hostile-{n}", slug, PRESETS[slug].body(f"hostile-{n}-{next(stage.numbers)}", tokens, key), describe(slug, tokens, key))
-                   for n, (slug, tokens, key) in enumerate(hostile)]
+    deliveries = [
+        (f"{call_id}#{n}", slug, body, slug) for slug, call_id, events in calls for n, body in enumerate(events)
+    ]
+    deliveries += [
+        (
+            f"hostile-{n}",
+            slug,
+            PRESETS[slug].body(f"hostile-{n}-{next(stage.numbers)}", tokens, key),
+            describe(slug, tokens, key),
+        )
+        for n, (slug, tokens, key) in enumerate(hostile)
+    ]
     answers = {}
     order = data.draw(st.permutations(range(len(deliveries))), label="order of deliveries")
     for label, slug, (body, content_type), description in (deliveries[n] for n in order):
@@ -253,7 +317,9 @@ def test_whatever_a_payload_contains_ordinary_calls_are_kept_and_every_delivery_
 
     work_until_settled()
 
-    assert not RawEvent.objects.filter(state__in=PENDING).exists(), "a delivery is still waiting after the worker drained"
+    assert not RawEvent.objects.filter(state__in=PENDING).exists(), (
+        "a delivery is still waiting after the worker drained"
+    )
     hostile_answers = {label: answer for label, answer in answers.items() if label.startswith("hostile")}
     outcomes = outcomes_by_delivery()
     breaches = hostile_breaches(hostile_answers, outcomes) + ordinary_delivery_breaches(outcomes)
@@ -301,26 +367,49 @@ def test_the_real_worker_process_keeps_the_promise_for_every_value_of_the_corpus
 
     wait_until(settled, timeout=60, message="the worker to settle every delivery")
     outcomes = outcomes_by_delivery()
-    breaches = hostile_breaches(answers, outcomes) + ordinary_delivery_breaches(outcomes) + ordinary_call_breaches(stage, calls)
+    breaches = (
+        hostile_breaches(answers, outcomes)
+        + ordinary_delivery_breaches(outcomes)
+        + ordinary_call_breaches(stage, calls)
+    )
     breaches += page_breaches(stage, calls)
     assert not breaches, "\n".join(breaches)
 
 
 # -- The "500 instead of a clear 4xx" list, one by one -----------------------------------------------------
 
+
 def deep_form_key(depth):
     return "callDetails" + "[a]" * depth
 
 
 CLEAR_REFUSALS = {
-    "a 5000-digit integer (JSON)": ("generic", b'{"call_id": "c-1", "call_duration": ' + b"1" * 5000 + b"}", "application/json", ""),
+    "a 5000-digit integer (JSON)": (
+        "generic",
+        b'{"call_id": "c-1", "call_duration": ' + b"1" * 5000 + b"}",
+        "application/json",
+        "",
+    ),
     "a 5000-digit integer as the whole body": ("generic", b"1" * 5000, "application/json", ""),
-    "bracket keys 1,000 deep (form)": ("binotel", f"requestType=apiCallCompleted&{deep_form_key(1000)}=1".encode(),
-                                       "application/x-www-form-urlencoded", ""),
-    "bracket keys 5,000 deep (form)": ("binotel", f"{deep_form_key(5000)}=1".encode(), "application/x-www-form-urlencoded", ""),
+    "bracket keys 1,000 deep (form)": (
+        "binotel",
+        f"requestType=apiCallCompleted&{deep_form_key(1000)}=1".encode(),
+        "application/x-www-form-urlencoded",
+        "",
+    ),
+    "bracket keys 5,000 deep (form)": (
+        "binotel",
+        f"{deep_form_key(5000)}=1".encode(),
+        "application/x-www-form-urlencoded",
+        "",
+    ),
     "JSON nested 100,000 deep": ("generic", b"[" * 100_000 + b"]" * 100_000, "application/json", ""),
-    "over 100 query parameters": ("generic", b'{"call_id": "c-1"}', "application/json",
-                                  "&".join(f"p{n}=1" for n in range(150))),
+    "over 100 query parameters": (
+        "generic",
+        b'{"call_id": "c-1"}',
+        "application/json",
+        "&".join(f"p{n}=1" for n in range(150)),
+    ),
     "a Content-Type over 200 characters": ("generic", b'{"call_id": "c-1"}', "application/json; x=" + "a" * 300, ""),
 }
 
@@ -330,7 +419,9 @@ def test_a_body_or_request_we_cannot_take_is_a_clear_4xx_never_a_5xx(stage, case
     slug, body, content_type, query = CLEAR_REFUSALS[case]
     channel = stage.channels[slug]
     url = f"{stage.base_url}/webhooks/telephony/{channel.webhook_id}/?{query}"
-    response = requests.post(url, data=body, timeout=60, headers={"Content-Type": content_type, "X-Webhook-Token": channel.token})
+    response = requests.post(
+        url, data=body, timeout=60, headers={"Content-Type": content_type, "X-Webhook-Token": channel.token}
+    )
     stored = list(RawEvent.objects.values_list("state", "error"))
 
     assert response.status_code < 500, f"{case}: {response.status_code} {response.text[:300]}"
@@ -345,7 +436,9 @@ def test_a_body_or_request_we_cannot_take_is_a_clear_4xx_never_a_5xx(stage, case
 def test_over_100_query_parameters_without_a_token_is_a_clear_4xx(stage):
     channel = stage.channels["generic"]
     query = "&".join(f"p{n}=1" for n in range(150))
-    response = requests.post(f"{stage.base_url}/webhooks/telephony/{channel.webhook_id}/?{query}", json={"call_id": "c-1"}, timeout=30)
+    response = requests.post(
+        f"{stage.base_url}/webhooks/telephony/{channel.webhook_id}/?{query}", json={"call_id": "c-1"}, timeout=30
+    )
     assert 400 <= response.status_code < 500, f"{response.status_code} {response.text[:300]}"
     assert response.json()["error"]
 
@@ -360,7 +453,10 @@ def test_a_chunked_body_without_content_length_is_stored_or_answered_411(stage):
             f"POST /webhooks/telephony/{channel.webhook_id}/ HTTP/1.1\r\nHost: {address.netloc}\r\n"
             f"X-Webhook-Token: {channel.token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
             "Connection: close\r\n\r\n".encode()
-            + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+            + f"{len(body):x}\r\n".encode()
+            + body
+            + b"\r\n0\r\n\r\n"
+        )
         response = http.client.HTTPResponse(raw)
         response.begin()
         answer = response.read()

@@ -45,13 +45,19 @@ def test_django_q_redelivers_only_after_the_longest_task_and_gives_up_eventually
 def settings_in_subprocess(env, expression):
     code = f"import django; django.setup(); from django.conf import settings; print({expression})"
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "connective.settings", **env}
-    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, env=full_env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_DIR, env=full_env, capture_output=True, text=True, check=True
+    )
     return result.stdout.strip()
 
 
 def test_redis_url_switches_django_q_to_its_redis_broker():
-    with_redis = settings_in_subprocess({"REDIS_URL": "redis://127.0.0.1:6379/3"}, "settings.Q_CLUSTER.get('redis'), settings.Q_CLUSTER.get('orm')")
-    without = settings_in_subprocess({"REDIS_URL": ""}, "settings.Q_CLUSTER.get('redis'), settings.Q_CLUSTER.get('orm')")
+    with_redis = settings_in_subprocess(
+        {"REDIS_URL": "redis://127.0.0.1:6379/3"}, "settings.Q_CLUSTER.get('redis'), settings.Q_CLUSTER.get('orm')"
+    )
+    without = settings_in_subprocess(
+        {"REDIS_URL": ""}, "settings.Q_CLUSTER.get('redis'), settings.Q_CLUSTER.get('orm')"
+    )
     assert with_redis == "redis://127.0.0.1:6379/3 None"
     assert without == "None default"
 
@@ -66,7 +72,13 @@ def test_database_url_and_public_base_url_come_from_the_environment():
 
 def test_without_a_secret_key_the_product_refuses_to_start_outside_debug():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "connective.settings", "SECRET_KEY": "", "DEBUG": "false"}
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
 
 

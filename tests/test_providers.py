@@ -18,8 +18,19 @@ def test_every_provider_folder_has_its_preset_page_samples_and_test(slug):
 
 
 def test_the_providers_are_the_seed_ones_and_the_others_connected_so_far():
-    assert set(providers.slugs()) >= {"generic", "setera", "phonon", "wildix", "twilio", "aircall", "telnyx", "vonage",
-                                       "zadarma", "binotel", "sipgate"}
+    assert set(providers.slugs()) >= {
+        "generic",
+        "setera",
+        "phonon",
+        "wildix",
+        "twilio",
+        "aircall",
+        "telnyx",
+        "vonage",
+        "zadarma",
+        "binotel",
+        "sipgate",
+    }
 
 
 @pytest.mark.django_db

@@ -6,7 +6,6 @@ import pytest
 from recordings.models import Recording
 
 from .browser import screenshot
-from .http_server import TestHTTPServer
 from .panel_helpers import make_dialog, wav_tone
 from .test_panel_browser import log_in_to_panel
 from .url_tricks import ALLOWED, trick_urls
@@ -25,9 +24,15 @@ def hostile_host(http_server, settings):
     settings.RECORDINGS_ALLOWED_HOSTS = ["127.0.0.1"]
     counter = http_server.url("/ran")
     http_server.route("GET", "/ran", body="")
-    http_server.route("GET", "/page.html", body=SCRIPT_PAGE.format(counter=counter), headers={"Content-Type": "text/html"})
-    http_server.route("GET", "/image.svg", body=SCRIPT_SVG.format(counter=counter), headers={"Content-Type": "image/svg+xml"})
-    http_server.route("GET", "/disguised.wav", body=SCRIPT_PAGE.format(counter=counter), headers={"Content-Type": "audio/wav"})
+    http_server.route(
+        "GET", "/page.html", body=SCRIPT_PAGE.format(counter=counter), headers={"Content-Type": "text/html"}
+    )
+    http_server.route(
+        "GET", "/image.svg", body=SCRIPT_SVG.format(counter=counter), headers={"Content-Type": "image/svg+xml"}
+    )
+    http_server.route(
+        "GET", "/disguised.wav", body=SCRIPT_PAGE.format(counter=counter), headers={"Content-Type": "audio/wav"}
+    )
     http_server.route("GET", "/untyped", body=SCRIPT_PAGE.format(counter=counter))
     return http_server
 
@@ -37,7 +42,9 @@ def script_runs(http_server):
 
 
 @pytest.mark.parametrize("path", ["/page.html", "/image.svg", "/disguised.wav", "/untyped"])
-def test_a_host_that_answers_with_anything_but_audio_gets_a_plain_error_and_none_of_its_body_is_passed_on(olena_client, office, hostile_host, path):
+def test_a_host_that_answers_with_anything_but_audio_gets_a_plain_error_and_none_of_its_body_is_passed_on(
+    olena_client, office, hostile_host, path
+):
     dialog = make_dialog(office["kyiv"], "c-1", recording_url=hostile_host.url(path))
 
     response = olena_client.get(f"/panel/dialogs/{dialog.pk}/recording/")
@@ -49,7 +56,9 @@ def test_a_host_that_answers_with_anything_but_audio_gets_a_plain_error_and_none
     assert "sandbox" in response["Content-Security-Policy"]
 
 
-def test_audio_is_served_as_the_audio_it_is_with_nosniff_and_a_sandboxing_policy(olena_client, office, http_server, settings):
+def test_audio_is_served_as_the_audio_it_is_with_nosniff_and_a_sandboxing_policy(
+    olena_client, office, http_server, settings
+):
     settings.RECORDINGS_ALLOWED_HOSTS = ["127.0.0.1"]
     audio = wav_tone(seconds=1)
     http_server.route("GET", "/rec.wav", body=audio, headers={"Content-Type": "application/octet-stream"}, ranges=True)
@@ -69,7 +78,13 @@ def test_audio_is_served_as_the_audio_it_is_with_nosniff_and_a_sandboxing_policy
 
 def test_a_partial_answer_from_a_host_that_declares_html_is_refused(olena_client, office, http_server, settings):
     settings.RECORDINGS_ALLOWED_HOSTS = ["127.0.0.1"]
-    http_server.route("GET", "/rec.wav", body=b"x" * 3000 + b"<script>alert(1)</script>", headers={"Content-Type": "text/html"}, ranges=True)
+    http_server.route(
+        "GET",
+        "/rec.wav",
+        body=b"x" * 3000 + b"<script>alert(1)</script>",
+        headers={"Content-Type": "text/html"},
+        ranges=True,
+    )
     dialog = make_dialog(office["kyiv"], "c-1", recording_url=http_server.url("/rec.wav"))
 
     response = olena_client.get(f"/panel/dialogs/{dialog.pk}/recording/", headers={"Range": "bytes=2990-"})
@@ -82,7 +97,9 @@ def test_our_stored_copy_is_served_with_nosniff_and_a_sandboxing_policy(olena_cl
 
     settings.MEDIA_ROOT = str(tmp_path)
     dialog = make_dialog(office["kyiv"], "c-1", recording_url="https://rec.example/c-1.wav")
-    recording = Recording(dialog=dialog, source_url=dialog.recording_url, state=Recording.State.READY, content_type="text/html")
+    recording = Recording(
+        dialog=dialog, source_url=dialog.recording_url, state=Recording.State.READY, content_type="text/html"
+    )
     recording.file.save("c-1.wav", ContentFile(b"<script>alert(1)</script>"), save=True)
 
     response = olena_client.get(f"/panel/dialogs/{dialog.pk}/recording/")
@@ -92,7 +109,9 @@ def test_our_stored_copy_is_served_with_nosniff_and_a_sandboxing_policy(olena_cl
     assert response["Content-Type"] == "application/octet-stream", "a stored type that is not audio is never served"
 
 
-@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "file:///etc/passwd"]
+)
 def test_a_stored_non_http_recording_url_is_never_played_or_linked(olena_client, office, url):
     office["kyiv"].advanced_config["recordings"]["playback"] = "direct"
     office["kyiv"].save()
@@ -105,7 +124,9 @@ def test_a_stored_non_http_recording_url_is_never_played_or_linked(olena_client,
     assert response.status_code in (404, 502)
 
 
-def test_trick_recording_urls_never_reach_the_local_server_through_the_proxy(olena_client, office, http_server, settings):
+def test_trick_recording_urls_never_reach_the_local_server_through_the_proxy(
+    olena_client, office, http_server, settings
+):
     settings.RECORDINGS_ALLOWED_HOSTS = [ALLOWED]
     http_server.route("GET", "/x", body=wav_tone(seconds=1), headers={"Content-Type": "audio/wav"})
     dialog = make_dialog(office["kyiv"], "c-1", recording_url="https://rec.example/")
@@ -124,9 +145,13 @@ def olena_client(client, office):
     return client
 
 
-def test_a_recording_host_serving_script_cannot_run_it_in_the_operators_session(live_server, page, office, hostile_host):
-    dialogs = [make_dialog(office["kyiv"], f"c-{n}", recording_url=hostile_host.url(path))
-               for n, path in enumerate(["/page.html", "/image.svg", "/disguised.wav", "/untyped"])]
+def test_a_recording_host_serving_script_cannot_run_it_in_the_operators_session(
+    live_server, page, office, hostile_host
+):
+    dialogs = [
+        make_dialog(office["kyiv"], f"c-{n}", recording_url=hostile_host.url(path))
+        for n, path in enumerate(["/page.html", "/image.svg", "/disguised.wav", "/untyped"])
+    ]
 
     log_in_to_panel(page, live_server, "olena", "pw-olena-123")
     for dialog in dialogs:

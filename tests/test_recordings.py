@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from dialogs.models import Dialog
 from recordings.models import Recording
-
 from recordings.tasks import download_recording
 
 from .audio_helpers import spoken
@@ -34,7 +33,9 @@ def call_with_recording(client, channel, url):
     return Recording.objects.get()
 
 
-@pytest.mark.parametrize("rate, kind, content_type", [(8000, "wav", "audio/wav"), (16000, "wav", "audio/x-wav"), (8000, "mp3", "audio/mpeg")])
+@pytest.mark.parametrize(
+    "rate, kind, content_type", [(8000, "wav", "audio/wav"), (16000, "wav", "audio/x-wav"), (8000, "mp3", "audio/mpeg")]
+)
 def test_a_recording_is_downloaded_into_storage(client, downloading, http_server, tmp_path, rate, kind, content_type):
     audio = spoken("Thank you for calling. How can I help you today?", tmp_path, "greeting", rate, kind).read_bytes()
     http_server.route("GET", f"/rec.{kind}", body=audio, headers={"Content-Type": content_type})
@@ -66,9 +67,18 @@ def test_the_panel_plays_our_copy_with_range(client, downloading, http_server, t
 @pytest.mark.parametrize(
     "route, reason",
     [
-        ({"status": 200, "body": "<html><body>Error 500</body></html>", "headers": {"Content-Type": "text/html"}}, "its host sent text/html, not audio"),
-        ({"status": 200, "body": b"\x89PNG\r\n\x1a\n" + b"0" * 100, "headers": {"Content-Type": "audio/wav"}}, "the file is not WAV, MP3, OGG/Opus or M4A audio"),
-        ({"status": 200, "body": b"RIFF" + b"0" * 5000, "headers": {"Content-Type": "audio/wav"}}, "the file is larger than 1000 bytes"),
+        (
+            {"status": 200, "body": "<html><body>Error 500</body></html>", "headers": {"Content-Type": "text/html"}},
+            "its host sent text/html, not audio",
+        ),
+        (
+            {"status": 200, "body": b"\x89PNG\r\n\x1a\n" + b"0" * 100, "headers": {"Content-Type": "audio/wav"}},
+            "the file is not WAV, MP3, OGG/Opus or M4A audio",
+        ),
+        (
+            {"status": 200, "body": b"RIFF" + b"0" * 5000, "headers": {"Content-Type": "audio/wav"}},
+            "the file is larger than 1000 bytes",
+        ),
     ],
 )
 def test_a_bad_file_is_refused_with_a_service_message(client, downloading, http_server, settings, route, reason):
@@ -98,14 +108,23 @@ def test_a_recording_not_ready_yet_is_retried_patiently_then_given_up_with_a_mes
 
     assert recording.state == "failed" and recording.attempts == 6
     assert "its host answered HTTP 404" in recording.last_error
-    assert Dialog.objects.get().messages.filter(text__startswith="The recording could not be downloaded after 6 attempts").exists()
+    assert (
+        Dialog.objects.get()
+        .messages.filter(text__startswith="The recording could not be downloaded after 6 attempts")
+        .exists()
+    )
     assert Dialog.objects.get().ready_at is not None, "the call was never blocked by it"
 
 
 def test_an_administrator_can_retry_a_failed_download(client, admin_client, downloading, http_server, tmp_path):
     recording = call_with_recording(client, downloading, http_server.url("/late.wav"))
     Recording.objects.update(state="failed")
-    http_server.route("GET", "/late.wav", body=spoken("Finally here.", tmp_path, "late").read_bytes(), headers={"Content-Type": "audio/wav"})
+    http_server.route(
+        "GET",
+        "/late.wav",
+        body=spoken("Finally here.", tmp_path, "late").read_bytes(),
+        headers={"Content-Type": "audio/wav"},
+    )
 
     admin_client.post("/admin/recordings/recording/", {"action": "retry_download", "_selected_action": [recording.pk]})
     run_queued_tasks()
@@ -139,13 +158,24 @@ def test_with_recordings_off_the_fields_are_ignored(client, make_channel):
     assert Dialog.objects.get().recording_url == "" and not Recording.objects.exists()
 
 
-def test_a_recording_host_that_needs_credentials_gets_them_and_the_secret_stays_hidden(client, admin_client, downloading, http_server, tmp_path):
+def test_a_recording_host_that_needs_credentials_gets_them_and_the_secret_stays_hidden(
+    client, admin_client, downloading, http_server, tmp_path
+):
     import base64
 
-    downloading.advanced_config["recordings"]["auth"] = {"type": "basic", "username": "pbx-user", "hosts": ["127.0.0.1"]}
+    downloading.advanced_config["recordings"]["auth"] = {
+        "type": "basic",
+        "username": "pbx-user",
+        "hosts": ["127.0.0.1"],
+    }
     downloading.set_recording_secret("rec-secret-789")
     downloading.save()
-    http_server.route("GET", "/private.wav", body=spoken("Private.", tmp_path, "private").read_bytes(), headers={"Content-Type": "audio/wav"})
+    http_server.route(
+        "GET",
+        "/private.wav",
+        body=spoken("Private.", tmp_path, "private").read_bytes(),
+        headers={"Content-Type": "audio/wav"},
+    )
 
     recording = call_with_recording(client, downloading, http_server.url("/private.wav"))
 
@@ -203,7 +233,9 @@ def test_an_unlisted_host_that_wants_the_credential_says_why_it_did_not_get_it(c
     assert credentials_seen(unlisted) == []
 
 
-def test_the_proxy_sends_the_credential_only_to_the_listed_host(client, make_channel, two_hosts, settings, django_user_model):
+def test_the_proxy_sends_the_credential_only_to_the_listed_host(
+    client, make_channel, two_hosts, settings, django_user_model
+):
     from .panel_helpers import make_dialog, wav_tone
 
     settings.RECORDINGS_ALLOWED_HOSTS = ["127.0.0.1"]
@@ -227,7 +259,9 @@ def test_a_trick_url_naming_the_listed_host_never_gets_the_credential_anywhere(c
     listed, unlisted = two_hosts
     with_bearer_for(downloading, f"127.0.0.1:{listed.port}")
 
-    recording = call_with_recording(client, downloading, f"http://127.0.0.1:{unlisted.port}\\@127.0.0.1:{listed.port}/rec.wav")
+    recording = call_with_recording(
+        client, downloading, f"http://127.0.0.1:{unlisted.port}\\@127.0.0.1:{listed.port}/rec.wav"
+    )
 
     assert recording.state == "failed"
     assert listed.connections == 0 and unlisted.connections == 0
@@ -246,7 +280,9 @@ def test_a_credential_without_hosts_is_refused_when_the_config_is_saved(make_cha
         channel.full_clean()
 
 
-def test_trick_recording_urls_never_reach_the_local_server_through_the_download(client, downloading, http_server, settings):
+def test_trick_recording_urls_never_reach_the_local_server_through_the_download(
+    client, downloading, http_server, settings
+):
     from .url_tricks import ALLOWED, trick_urls
 
     settings.RECORDINGS_ALLOWED_HOSTS = [ALLOWED]

@@ -19,7 +19,13 @@ def operations(schema):
 
 def test_the_schema_has_the_webhook_and_the_api(api_schema):
     paths = {operation.path for operation in operations(api_schema)}
-    assert {"/webhooks/telephony/{webhook_id}/", "/api/dialogs/", "/api/dialogs/{id}/", "/api/topics/", "/api/channels/"} <= paths
+    assert {
+        "/webhooks/telephony/{webhook_id}/",
+        "/api/dialogs/",
+        "/api/dialogs/{id}/",
+        "/api/topics/",
+        "/api/channels/",
+    } <= paths
 
 
 def test_no_request_the_schema_allows_makes_a_server_error(api_schema, live_server, generic, django_user_model):

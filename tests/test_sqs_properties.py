@@ -4,8 +4,8 @@ its queue, and the ordinary messages after a hostile one are stored as well. Aga
 server (moto) on 127.0.0.1, with the real consumer command and the real worker."""
 
 import hashlib
-import io
 import hmac
+import io
 import time
 
 import pytest
@@ -18,7 +18,14 @@ from dialogs.models import Dialog
 
 from .hostile_payloads import BINOTEL, GENERIC, hostile_deliveries
 from .test_pipeline_properties import (
-    EXPECTED, MAX_ATTEMPTS, MERGED, PENDING, clear_what_the_pipeline_made, describe, ended_well, work_until_settled,
+    EXPECTED,
+    MAX_ATTEMPTS,
+    MERGED,
+    PENDING,
+    clear_what_the_pipeline_made,
+    describe,
+    ended_well,
+    work_until_settled,
 )
 from .test_sqs_transport import sqs_server, sqs_server_is_allowed  # noqa: F401 (the moto server, allowed; one per module)
 
@@ -37,8 +44,13 @@ class SqsStage:
             channel.advanced_config = {**channel.advanced_config, "authentication": {"scheme": "token"}}
             channel.save()
             url = server.queue(f"{preset.slug}-{time.monotonic_ns()}", visibility=1)
-            queue = SqsQueue(channel=channel, queue_url=url, region="us-east-1", access_key_id=server.key_id,
-                             endpoint_url=server.endpoint)
+            queue = SqsQueue(
+                channel=channel,
+                queue_url=url,
+                region="us-east-1",
+                access_key_id=server.key_id,
+                endpoint_url=server.endpoint,
+            )
             queue.set_secret_access_key(server.secret)
             queue.save()
             self.queues[preset.slug] = queue
@@ -46,8 +58,10 @@ class SqsStage:
 
     def send(self, slug, body, label, description):
         answer = self.server.client.send_message(
-            QueueUrl=self.queues[slug].queue_url, MessageBody=body.decode(),
-            MessageAttributes={"X-SIGNATURE": {"DataType": "String", "StringValue": self.signature(body)}})
+            QueueUrl=self.queues[slug].queue_url,
+            MessageBody=body.decode(),
+            MessageAttributes={"X-SIGNATURE": {"DataType": "String", "StringValue": self.signature(body)}},
+        )
         self.sent[answer["MessageId"]] = (label, description)
 
     def signature(self, body):
@@ -78,8 +92,11 @@ def breaches_after_consuming(stage, ordinary_ids):
     crashes = stage.consume()
     work_until_settled()
     breaches = [f"consume_sqs crashed: {crash}" for crash in crashes]
-    breaches += [f"{queue.channel.name}: {stage.server.waiting(queue.queue_url)} messages left in the queue"
-                 for queue in stage.queues.values() if stage.server.waiting(queue.queue_url)]
+    breaches += [
+        f"{queue.channel.name}: {stage.server.waiting(queue.queue_url)} messages left in the queue"
+        for queue in stage.queues.values()
+        if stage.server.waiting(queue.queue_url)
+    ]
     stored = {}
     for headers, state, error in RawEvent.objects.values_list("headers", "state", "error"):
         stored.setdefault(headers.get("X-SQS-Message-Id"), []).append((state, error))
@@ -90,8 +107,11 @@ def breaches_after_consuming(stage, ordinary_ids):
         elif label.startswith("ordinary"):
             breaches += [f"{label} ended {state} {error[:200]!r}" for state, error in ended if state not in MERGED]
         else:
-            breaches += [f"{label} ({description}) ended {state} {error[:200]!r}" for state, error in ended
-                         if not ended_well(state, error)]
+            breaches += [
+                f"{label} ({description}) ended {state} {error[:200]!r}"
+                for state, error in ended
+                if not ended_well(state, error)
+            ]
     if RawEvent.objects.filter(state__in=PENDING).exists():
         breaches.append("an event is still waiting after the worker drained")
     for slug, call_id in ordinary_ids:
@@ -134,8 +154,11 @@ def test_a_poison_message_is_stored_with_a_reason_and_the_next_messages_are_stor
     assert not breaches, "\n".join(breaches)
 
 
-@settings(max_examples=8, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(hostile=st.lists(hostile_deliveries(preset_slugs=("generic", "binotel")), min_size=1, max_size=3))
 def test_whatever_a_signed_message_contains_every_message_ends_stored_and_deleted(sqs_stage, hostile):
     clear_what_the_pipeline_made()

@@ -44,30 +44,53 @@ class SqsServer:
         # Authentication is enforced after the first three calls, which make the user whose key we use.
         env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
         moto = os.path.join(os.path.dirname(sys.executable), "moto_server")
-        self.process = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(self.port)], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [moto, "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 break
             except OSError:
                 time.sleep(0.1)
-        iam = boto3.client("iam", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam = boto3.client(
+            "iam",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+        )
         iam.create_user(UserName="wildix")
         key = iam.create_access_key(UserName="wildix")["AccessKey"]
-        iam.put_user_policy(UserName="wildix", PolicyName="sqs", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        iam.put_user_policy(
+            UserName="wildix",
+            PolicyName="sqs",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            ),
+        )
         self.key_id, self.secret = key["AccessKeyId"], key["SecretAccessKey"]
-        self.client = boto3.client("sqs", endpoint_url=self.endpoint, region_name="us-east-1",
-                                   aws_access_key_id=self.key_id, aws_secret_access_key=self.secret)
+        self.client = boto3.client(
+            "sqs",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
+        )
 
     def queue(self, name, visibility=30):
         return self.client.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(visibility)})["QueueUrl"]
 
     def send(self, queue_url, body, signature=None):
         signature = signature or hmac.new(self.secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-        self.client.send_message(QueueUrl=queue_url, MessageBody=body,
-                                 MessageAttributes={"X-SIGNATURE": {"DataType": "String", "StringValue": signature}})
+        self.client.send_message(
+            QueueUrl=queue_url,
+            MessageBody=body,
+            MessageAttributes={"X-SIGNATURE": {"DataType": "String", "StringValue": signature}},
+        )
 
     def waiting(self, queue_url):
         attributes = self.client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
@@ -95,7 +118,13 @@ def sqs_server():
 def wildix_channel(bot, sqs_server, request):
     url = sqs_server.queue(f"wildix-{request.node.name[:40]}-{time.monotonic_ns()}", visibility=1)
     channel = TelephonyChannel.objects.create(bot=bot, name="Wildix", transport="sqs", advanced_config=WILDIX)
-    queue = SqsQueue(channel=channel, queue_url=url, region="us-east-1", access_key_id=sqs_server.key_id, endpoint_url=sqs_server.endpoint)
+    queue = SqsQueue(
+        channel=channel,
+        queue_url=url,
+        region="us-east-1",
+        access_key_id=sqs_server.key_id,
+        endpoint_url=sqs_server.endpoint,
+    )
     queue.set_secret_access_key(sqs_server.secret)
     queue.save()
     return channel
@@ -171,9 +200,8 @@ def test_a_poison_or_forged_message_is_kept_as_rejected_and_does_not_block_the_o
 def test_our_own_trouble_leaves_the_message_in_the_queue(sqs_server, wildix_channel):
     queue = SqsQueue.objects.select_related("channel").get()
     sqs_server.send(queue.queue_url, body_of("wildix_call_end.json"))
-    with database_down():
-        with pytest.raises(Exception):
-            sqs.poll(queue, wait_seconds=1)
+    with database_down(), pytest.raises(Exception):
+        sqs.poll(queue, wait_seconds=1)
     assert sqs_server.waiting(queue.queue_url) == 1, "not deleted"
 
     time.sleep(1.2)
@@ -208,7 +236,9 @@ def test_several_consumers_at_once_make_one_dialog_per_message(sqs_server, bot):
 
 
 @pytest.mark.django_db
-def test_bad_credentials_and_a_missing_queue_show_on_the_channel_page_in_plain_words(sqs_server, wildix_channel, admin_client):
+def test_bad_credentials_and_a_missing_queue_show_on_the_channel_page_in_plain_words(
+    sqs_server, wildix_channel, admin_client
+):
     queue = wildix_channel.sqs_queue
     queue.set_secret_access_key("not-the-secret")
     queue.save()
@@ -246,9 +276,15 @@ def test_the_consumer_command_polls_every_active_sqs_channel(sqs_server, wildix_
 
 
 @pytest.mark.django_db
-def test_an_endpoint_url_on_a_local_address_is_refused_unless_allowed_and_says_why(wildix_channel, admin_client, http_server, settings):
+def test_an_endpoint_url_on_a_local_address_is_refused_unless_allowed_and_says_why(
+    wildix_channel, admin_client, http_server, settings
+):
     settings.SQS_ALLOWED_HOSTS = []
-    http_server.route("POST", "/", body="<ErrorResponse><Error><Code>Internal</Code><Message>secret internal page</Message></Error></ErrorResponse>")
+    http_server.route(
+        "POST",
+        "/",
+        body="<ErrorResponse><Error><Code>Internal</Code><Message>secret internal page</Message></Error></ErrorResponse>",
+    )
     queue = wildix_channel.sqs_queue
     queue.endpoint_url = http_server.url("/")
     queue.save()

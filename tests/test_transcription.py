@@ -42,16 +42,28 @@ def transcribing(make_channel, operator, settings, tmp_path):
 
 def call_with_speech(client, channel, http_server, tmp_path, text, kind="wav", rate=16000, words_per_minute=150):
     audio = spoken(text, tmp_path, "speech", rate, kind, words_per_minute).read_bytes()
-    http_server.route("GET", f"/call.{kind}", body=audio, headers={"Content-Type": "audio/mpeg" if kind == "mp3" else "audio/wav"})
+    http_server.route(
+        "GET", f"/call.{kind}", body=audio, headers={"Content-Type": "audio/mpeg" if kind == "mp3" else "audio/wav"}
+    )
     post_event(client, channel, {**fixture("generic_call.json"), "recording_url": http_server.url(f"/call.{kind}")})
     process_all()
     run_queued_tasks()
     return Dialog.objects.get(), audio
 
 
-def test_auto_transcription_runs_once_the_operator_is_known_and_the_recording_is_downloaded(client, transcribing, http_server, tmp_path, django_user_model):
-    dialog, _ = call_with_speech(client, transcribing, http_server, tmp_path, "Hello, I would like to check the status of my order.", kind="mp3", rate=16000,
-                                words_per_minute=130)  # espeak's fast speech over MP3 is too much for tiny.en
+def test_auto_transcription_runs_once_the_operator_is_known_and_the_recording_is_downloaded(
+    client, transcribing, http_server, tmp_path, django_user_model
+):
+    dialog, _ = call_with_speech(
+        client,
+        transcribing,
+        http_server,
+        tmp_path,
+        "Hello, I would like to check the status of my order.",
+        kind="mp3",
+        rate=16000,
+        words_per_minute=130,
+    )  # espeak's fast speech over MP3 is too much for tiny.en
 
     transcript = Transcript.objects.get()
     assert (transcript.source, transcript.engine, transcript.language) == ("auto", "faster-whisper", "en")
@@ -68,9 +80,15 @@ def test_the_http_engine_calls_an_openai_compatible_server(client, transcribing,
     settings.TRANSCRIPTION_ENGINE = "openai"
     settings.TRANSCRIPTION_API_URL = http_server.url("")
     settings.TRANSCRIPTION_API_KEY = "sk-test-123"
-    http_server.route("POST", "/v1/audio/transcriptions", json={
-        "text": "Hello from the server.", "language": "english",
-        "segments": [{"start": 0.0, "end": 1.5, "text": " Hello from the server."}]})
+    http_server.route(
+        "POST",
+        "/v1/audio/transcriptions",
+        json={
+            "text": "Hello from the server.",
+            "language": "english",
+            "segments": [{"start": 0.0, "end": 1.5, "text": " Hello from the server."}],
+        },
+    )
 
     dialog, audio = call_with_speech(client, transcribing, http_server, tmp_path, "Hello from the server.")
 
@@ -89,14 +107,18 @@ def test_a_failing_engine_is_a_service_message(client, transcribing, http_server
 
     dialog, _ = call_with_speech(client, transcribing, http_server, tmp_path, "Anyone there?")
 
-    assert dialog.messages.filter(text__startswith="transcription failed: the transcription server answered HTTP 400").exists()
+    assert dialog.messages.filter(
+        text__startswith="transcription failed: the transcription server answered HTTP 400"
+    ).exists()
     assert not Transcript.objects.exists() and not dialog.awaiting_transcription
 
 
 def test_a_briefly_failing_server_is_tried_again_by_the_sweep(client, transcribing, http_server, tmp_path, settings):
     settings.TRANSCRIPTION_ENGINE = "openai"
     settings.TRANSCRIPTION_API_URL = http_server.url("")
-    http_server.route("POST", "/v1/audio/transcriptions", status=[503, 200], json={"text": "Hello there.", "language": "en"})
+    http_server.route(
+        "POST", "/v1/audio/transcriptions", status=[503, 200], json={"text": "Hello there.", "language": "en"}
+    )
 
     dialog, _ = call_with_speech(client, transcribing, http_server, tmp_path, "Hello there.")
 
@@ -124,8 +146,9 @@ def test_a_transcription_task_delivered_twice_transcribes_once(client, transcrib
     dialog = Dialog.objects.get()
     assert dialog.transcript == "Once."
 
-    Dialog.objects.filter(pk=dialog.pk).update(awaiting_transcription=True,
-                                               transcription_claimed_until=timezone.now() + timedelta(minutes=5))
+    Dialog.objects.filter(pk=dialog.pk).update(
+        awaiting_transcription=True, transcription_claimed_until=timezone.now() + timedelta(minutes=5)
+    )
     assert transcribe_dialog(dialog.pk) == "not awaited, or another task has it", "another task holds the lease"
     transcriptions = [request for request in http_server.requests if request.path == "/v1/audio/transcriptions"]
     assert len(transcriptions) == 1
@@ -137,7 +160,9 @@ def test_a_transcription_task_delivered_twice_transcribes_once(client, transcrib
 def test_skip_never_transcribes(client, transcribing, http_server, tmp_path, settings):
     settings.ACTIONS_ALLOWED_HOSTS = ["127.0.0.1"]
     http_server.route("POST", "/crm", status=500)
-    transcribing.enrich_action = Action.objects.create(name="CRM", kind="http", parameters={"method": "POST", "url": http_server.url("/crm"), "retries": 0})
+    transcribing.enrich_action = Action.objects.create(
+        name="CRM", kind="http", parameters={"method": "POST", "url": http_server.url("/crm"), "retries": 0}
+    )
     transcribing.enrich_error_action = "skip"
     transcribing.save()
 
@@ -147,7 +172,9 @@ def test_skip_never_transcribes(client, transcribing, http_server, tmp_path, set
     assert not dialog.awaiting_transcription and not Transcript.objects.exists() and dialog.transcript == ""
 
 
-def test_a_provider_transcript_arriving_after_the_call_attaches_to_it_with_its_speaker_turns(client, make_channel, django_user_model):
+def test_a_provider_transcript_arriving_after_the_call_attaches_to_it_with_its_speaker_turns(
+    client, make_channel, django_user_model
+):
     channel = make_channel("setera")
     channel.advanced_config["field_mapping"]["transcript_text"] = "transcription.chunks"
     channel.advanced_config["transcription"] = {"enabled": True, "source": "provider"}
@@ -155,9 +182,16 @@ def test_a_provider_transcript_arriving_after_the_call_attaches_to_it_with_its_s
     for event in fixture("setera_incoming.json"):
         post_event(client, channel, event)
     process_all()
-    late = {"call_id": "tvNAazZlEwDZTCO74Pk95Q", "type": "call:transcription:completed", "transcription": {"chunks": [
-        {"speaker": "Operator", "start": 0.5, "end": 2.0, "text": "Good morning, how can I help?"},
-        {"speaker": "Customer", "start": 2.4, "end": 4.0, "text": "My order has not arrived."}]}}
+    late = {
+        "call_id": "tvNAazZlEwDZTCO74Pk95Q",
+        "type": "call:transcription:completed",
+        "transcription": {
+            "chunks": [
+                {"speaker": "Operator", "start": 0.5, "end": 2.0, "text": "Good morning, how can I help?"},
+                {"speaker": "Customer", "start": 2.4, "end": 4.0, "text": "My order has not arrived."},
+            ]
+        },
+    }
     post_event(client, channel, late)
     process_all()
 
@@ -183,11 +217,26 @@ def enriched_and_downloaded(client, transcribing, http_server, tmp_path, setting
     settings.ACTIONS_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.TRANSCRIPTION_ENGINE = "openai"
     settings.TRANSCRIPTION_API_URL = http_server.url("")
-    http_server.route("POST", "/v1/audio/transcriptions", json={"text": "Hello there.", "language": "en", "segments": []})
+    http_server.route(
+        "POST", "/v1/audio/transcriptions", json={"text": "Hello there.", "language": "en", "segments": []}
+    )
     http_server.route("POST", "/crm", json={"manager": {"email": "operator@example.com"}})
-    http_server.route("GET", "/call.wav", body=spoken("Hello there.", tmp_path, "hello").read_bytes(), headers={"Content-Type": "audio/wav"})
-    transcribing.enrich_action = Action.objects.create(name="CRM", kind="http", parameters={
-        "method": "POST", "url": http_server.url("/crm"), "retries": 0, "outputs": {"operator_email": "manager.email"}})
+    http_server.route(
+        "GET",
+        "/call.wav",
+        body=spoken("Hello there.", tmp_path, "hello").read_bytes(),
+        headers={"Content-Type": "audio/wav"},
+    )
+    transcribing.enrich_action = Action.objects.create(
+        name="CRM",
+        kind="http",
+        parameters={
+            "method": "POST",
+            "url": http_server.url("/crm"),
+            "retries": 0,
+            "outputs": {"operator_email": "manager.email"},
+        },
+    )
     transcribing.save()
     post_event(client, transcribing, {**fixture("generic_call.json"), "recording_url": http_server.url("/call.wav")})
     process_all()
@@ -270,11 +319,19 @@ def wait_for(condition, timeout=10):
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("route, reason", [
-    ({"body": "<html>no</html>", "headers": {"Content-Type": "text/html"}}, "its host sent text/html, not audio"),
-    ({"body": b"RIFF" + b"0" * 100, "headers": {"Content-Type": "audio/wav"}}, "the file is not WAV, MP3, OGG/Opus or M4A audio"),
-])
-def test_a_refused_recording_says_on_the_panel_that_no_transcription_will_come_and_why(client, transcribing, http_server, route, reason, django_user_model):
+@pytest.mark.parametrize(
+    "route, reason",
+    [
+        ({"body": "<html>no</html>", "headers": {"Content-Type": "text/html"}}, "its host sent text/html, not audio"),
+        (
+            {"body": b"RIFF" + b"0" * 100, "headers": {"Content-Type": "audio/wav"}},
+            "the file is not WAV, MP3, OGG/Opus or M4A audio",
+        ),
+    ],
+)
+def test_a_refused_recording_says_on_the_panel_that_no_transcription_will_come_and_why(
+    client, transcribing, http_server, route, reason, django_user_model
+):
     http_server.route("GET", "/call.wav", **route)
     post_event(client, transcribing, {**fixture("generic_call.json"), "recording_url": http_server.url("/call.wav")})
     process_all()
@@ -297,8 +354,13 @@ def test_trick_transcription_server_urls_never_reach_the_local_server(transcribi
     audio = spoken("Hello.", tmp_path, "hello")
     # The configured server's host is trusted (the operator named it), so the tricks are those that read
     # as one host and would connect to another, and the schemes that are not http(s).
-    tricks = [url for url in trick_urls(http_server.port) if "#@" not in url and "?@" not in url and (
-        "@" in url or "\\" in url or url != url.strip() or "\t" in url or not url.lower().startswith("http://"))]
+    tricks = [
+        url
+        for url in trick_urls(http_server.port)
+        if "#@" not in url
+        and "?@" not in url
+        and ("@" in url or "\\" in url or url != url.strip() or "\t" in url or not url.lower().startswith("http://"))
+    ]
     assert len(tricks) > 100
     for url in tricks:
         settings.TRANSCRIPTION_API_URL = url.removesuffix("/x")

@@ -41,7 +41,9 @@ def test_it_accepts_the_token_in_every_documented_place(client, generic, how):
     else:
         headers["Authorization"] = "Basic " + base64.b64encode(f"phonon:{generic.token}".encode()).decode()
 
-    response = client.post(path, data=json.dumps(fixture("generic_call.json")), content_type="application/json", headers=headers)
+    response = client.post(
+        path, data=json.dumps(fixture("generic_call.json")), content_type="application/json", headers=headers
+    )
 
     assert response.status_code == 202
 
@@ -59,7 +61,9 @@ def test_it_accepts_the_token_in_every_documented_place(client, generic, how):
 )
 def test_a_missing_or_wrong_token_is_401_and_nothing_is_stored(client, generic, headers, query):
     path = webhook_path(generic, token=query)
-    response = client.post(path, data=json.dumps(fixture("generic_call.json")), content_type="application/json", headers=headers)
+    response = client.post(
+        path, data=json.dumps(fixture("generic_call.json")), content_type="application/json", headers=headers
+    )
 
     assert response.status_code == 401
     assert response.json() == {"error": "missing or wrong webhook token"}
@@ -130,7 +134,9 @@ def test_a_body_over_one_mebibyte_is_413_and_not_stored(client, generic):
         ("&".join(f"k{i}=v" for i in range(1001)), "application/x-www-form-urlencoded", "invalid form body"),
     ],
 )
-def test_an_unparseable_body_is_400_naming_the_problem_and_logged_as_rejected(client, generic, body, content_type, problem):
+def test_an_unparseable_body_is_400_naming_the_problem_and_logged_as_rejected(
+    client, generic, body, content_type, problem
+):
     response = post_event(client, generic, body, content_type=content_type)
 
     assert response.status_code == 400
@@ -143,8 +149,13 @@ def test_an_unparseable_body_is_400_naming_the_problem_and_logged_as_rejected(cl
 
 def test_credentials_are_not_kept_in_the_event_log(client, generic):
     post_event(
-        client, generic, fixture("generic_call.json"), token=False,
-        Authorization=f"Bearer {generic.token}", Cookie="sessionid=abc", X_Request_Id="r-1",
+        client,
+        generic,
+        fixture("generic_call.json"),
+        token=False,
+        Authorization=f"Bearer {generic.token}",
+        Cookie="sessionid=abc",
+        X_Request_Id="r-1",
     )
 
     headers = RawEvent.objects.get().headers

@@ -10,7 +10,9 @@ from .conftest import fixture, post_event
 pytestmark = pytest.mark.django_db
 
 
-def test_a_flood_of_wrong_tokens_is_throttled_without_touching_the_database(client, generic, settings, django_assert_num_queries):
+def test_a_flood_of_wrong_tokens_is_throttled_without_touching_the_database(
+    client, generic, settings, django_assert_num_queries
+):
     settings.WEBHOOK_AUTH_FAILURES_PER_MINUTE = 5
     for _ in range(5):
         assert post_event(client, generic, fixture("generic_call.json"), token="wrong").status_code == 401
@@ -25,7 +27,10 @@ def test_a_flood_of_wrong_tokens_is_throttled_without_touching_the_database(clie
 
 def test_unknown_webhooks_count_as_failures_too(client, settings):
     settings.WEBHOOK_AUTH_FAILURES_PER_MINUTE = 3
-    codes = [client.post(f"/webhooks/telephony/00000000-0000-4000-8000-00000000000{i}/?token=x").status_code for i in range(5)]
+    codes = [
+        client.post(f"/webhooks/telephony/00000000-0000-4000-8000-00000000000{i}/?token=x").status_code
+        for i in range(5)
+    ]
     assert codes == [404, 404, 404, 429, 429]
 
 
@@ -52,7 +57,9 @@ def test_only_an_extreme_rate_on_one_channel_is_refused_with_retry_after(client,
 def test_a_failing_limiter_lets_traffic_through(client, generic, settings):
     settings.CHANNEL_MAX_DELIVERIES_PER_SECOND = 1
     settings.WEBHOOK_AUTH_FAILURES_PER_MINUTE = 1
-    broken_cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    broken_cache = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
     with override_settings(CACHES=broken_cache):
         codes = [post_event(client, generic, fixture("generic_call.json")).status_code for _ in range(3)]
         wrong = [post_event(client, generic, fixture("generic_call.json"), token="bad").status_code for _ in range(3)]

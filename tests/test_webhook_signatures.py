@@ -41,12 +41,18 @@ def test_a_correctly_signed_delivery_is_accepted_without_a_token(client, wildix)
     "signature, body, reason",
     [
         (None, BODY, "missing signature header x-signature"),
-        (signed("current-secret"), BODY.replace(b"Call Rejected", b"Call Answered"), "the signature does not match the body"),
+        (
+            signed("current-secret"),
+            BODY.replace(b"Call Rejected", b"Call Answered"),
+            "the signature does not match the body",
+        ),
         (signed("wrong-secret"), BODY, "the signature does not match the body"),
         (signed("current-secret", algorithm=hashlib.sha1), BODY, "the signature does not match the body"),
     ],
 )
-def test_a_missing_tampered_or_wrongly_keyed_signature_is_401_and_nothing_is_stored(client, wildix, signature, body, reason):
+def test_a_missing_tampered_or_wrongly_keyed_signature_is_401_and_nothing_is_stored(
+    client, wildix, signature, body, reason
+):
     response = deliver(client, wildix, signature, body)
     assert response.status_code == 401 and response.json()["error"] == reason
     assert not RawEvent.objects.exists()
@@ -80,15 +86,23 @@ def test_a_signed_channel_without_its_secret_refuses_everything_and_says_so(clie
 
 def test_base64_signatures_with_a_prefix_and_sha512(client, make_channel):
     channel = make_channel("generic")
-    channel.advanced_config["authentication"] = {"scheme": "hmac", "header": "X-Hub-Signature", "algorithm": "sha512",
-                                                 "encoding": "base64", "prefix": "sha512="}
+    channel.advanced_config["authentication"] = {
+        "scheme": "hmac",
+        "header": "X-Hub-Signature",
+        "algorithm": "sha512",
+        "encoding": "base64",
+        "prefix": "sha512=",
+    }
     channel.set_signature_secret("s3")
     channel.save()
     body = json.dumps(fixture("generic_call.json")).encode()
     signature = "sha512=" + base64.b64encode(hmac.new(b"s3", body, hashlib.sha512).digest()).decode()
 
     assert post_event(client, channel, body, token=False, **{"X-Hub-Signature": signature}).status_code == 202
-    assert post_event(client, channel, body, token=False, **{"X-Hub-Signature": signature[:-4] + "AAA="}).status_code == 401
+    assert (
+        post_event(client, channel, body, token=False, **{"X-Hub-Signature": signature[:-4] + "AAA="}).status_code
+        == 401
+    )
 
 
 def test_signature_secrets_are_encrypted_at_rest(wildix):

@@ -144,13 +144,20 @@ def test_a_noisy_channel_cannot_starve_the_others(client, make_channel):
 def test_events_of_one_channel_are_claimed_oldest_first(client, generic):
     for number in range(4):
         post_event(client, generic, {**fixture("generic_call.json"), "call_id": f"c{number}"})
-    assert [event.pk for event in worker.claim(limit=2)] == list(RawEvent.objects.order_by("id").values_list("id", flat=True)[:2])
+    assert [event.pk for event in worker.claim(limit=2)] == list(
+        RawEvent.objects.order_by("id").values_list("id", flat=True)[:2]
+    )
 
 
-def test_a_batch_of_many_calls_costs_a_few_statements_not_a_few_per_call(client, generic, django_assert_max_num_queries):
+def test_a_batch_of_many_calls_costs_a_few_statements_not_a_few_per_call(
+    client, generic, django_assert_max_num_queries
+):
     for number in range(40):
-        post_event(client, generic, {**fixture("generic_call.json"), "call_id": f"c{number}",
-                                     "manager_id": f"nobody{number % 3}@example.com"})
+        post_event(
+            client,
+            generic,
+            {**fixture("generic_call.json"), "call_id": f"c{number}", "manager_id": f"nobody{number % 3}@example.com"},
+        )
 
     with django_assert_max_num_queries(30):  # call by call it was about five statements per call
         assert worker.process_batch(limit=50) == 40

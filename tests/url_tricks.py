@@ -8,14 +8,31 @@ ALLOWED = "allowed.example"  # an allowed host name that does not resolve: reach
 
 def local_hosts():
     """127.0.0.1 written in the forms a resolver or a parser accepts."""
-    return ["127.0.0.1", "2130706433", "0177.0.0.1", "0x7f000001", "0x7f.0.0.1", "127.1", "017700000001", "localhost",
-            "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::7f00:1]", "[::ffff:0:7f00:1]", "[64:ff9b::7f00:1]",
-            "[::1]", "0.0.0.0", "[::]"]
+    return [
+        "127.0.0.1",
+        "2130706433",
+        "0177.0.0.1",
+        "0x7f000001",
+        "0x7f.0.0.1",
+        "127.1",
+        "017700000001",
+        "localhost",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[::7f00:1]",
+        "[::ffff:0:7f00:1]",
+        "[64:ff9b::7f00:1]",
+        "[::1]",
+        "0.0.0.0",
+        "[::]",
+    ]
 
 
 def trick_urls(port, allowed=ALLOWED):
     """Every trick against a server on 127.0.0.1:`port` while only `allowed` may be called."""
-    urls = [f"{scheme}://127.0.0.1:{port}/x" for scheme in ("file", "gopher", "ftp", "dict", "ws", "javascript", "data")]
+    urls = [
+        f"{scheme}://127.0.0.1:{port}/x" for scheme in ("file", "gopher", "ftp", "dict", "ws", "javascript", "data")
+    ]
     urls += ["file:///etc/passwd", "javascript:alert(1)", "data:text/html,<script>alert(1)</script>"]
     for host in local_hosts():
         urls += [
@@ -42,6 +59,11 @@ def trick_url_strategy(port, allowed=ALLOWED):
     glue = st.sampled_from(["\\@", "\\\\@", "@", "#@", "?@", "\\", "%5C@", "\t@", "\n@", " @", ""])
     userinfo = st.sampled_from(["", f"{allowed}@", "u:p@", f"{allowed}:{port}@", "@"])
     scheme = st.sampled_from(["http://", "https://", "HTTP://", "http:\\\\", "http:/", "file://", "gopher://"])
-    built = st.builds(lambda s, u, h, g: f"{s}{u}{h}:{port}{g}{allowed}/x" if g else f"{s}{u}{h}:{port}/x",
-                      scheme, userinfo, host, glue)
+    built = st.builds(
+        lambda s, u, h, g: f"{s}{u}{h}:{port}{g}{allowed}/x" if g else f"{s}{u}{h}:{port}/x",
+        scheme,
+        userinfo,
+        host,
+        glue,
+    )
     return st.one_of(st.sampled_from(trick_urls(port, allowed)), built)

@@ -6,55 +6,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('actions', '0001_initial'),
-        ('dialogs', '0002_dialog_awaiting_transcription_and_more'),
+        ("actions", "0001_initial"),
+        ("dialogs", "0002_dialog_awaiting_transcription_and_more"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='action',
-            name='created_at',
+            model_name="action",
+            name="created_at",
             field=models.DateTimeField(default=django.utils.timezone.now, editable=False),
         ),
         migrations.AddField(
-            model_name='action',
-            name='kind',
-            field=models.CharField(choices=[('http', 'HTTP request to an external system'), ('rules', "Rules on the call's data (no external call)")], default='http', max_length=16),
+            model_name="action",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("http", "HTTP request to an external system"),
+                    ("rules", "Rules on the call's data (no external call)"),
+                ],
+                default="http",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='action',
-            name='parameters',
+            model_name="action",
+            name="parameters",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='action',
-            name='secrets',
-            field=models.JSONField(blank=True, default=dict, help_text='API keys and passwords: never shown again, never logged.'),
+            model_name="action",
+            name="secrets",
+            field=models.JSONField(
+                blank=True, default=dict, help_text="API keys and passwords: never shown again, never logged."
+            ),
         ),
         migrations.AddField(
-            model_name='action',
-            name='updated_at',
+            model_name="action",
+            name="updated_at",
             field=models.DateTimeField(auto_now=True),
         ),
         migrations.CreateModel(
-            name='EnrichmentRun',
+            name="EnrichmentRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action_name', models.CharField(max_length=200)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('duration', models.FloatField(help_text='Seconds.')),
-                ('outcome', models.CharField(choices=[('success', 'Success'), ('failed', 'Failed')], max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('outputs', models.JSONField(blank=True, default=dict)),
-                ('request', models.JSONField(blank=True, help_text='As sent, secrets masked.', null=True)),
-                ('response', models.JSONField(blank=True, null=True)),
-                ('action', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='actions.action')),
-                ('dialog', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='enrichment_runs', to='dialogs.dialog')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("action_name", models.CharField(max_length=200)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("duration", models.FloatField(help_text="Seconds.")),
+                ("outcome", models.CharField(choices=[("success", "Success"), ("failed", "Failed")], max_length=16)),
+                ("error", models.TextField(blank=True)),
+                ("outputs", models.JSONField(blank=True, default=dict)),
+                ("request", models.JSONField(blank=True, help_text="As sent, secrets masked.", null=True)),
+                ("response", models.JSONField(blank=True, null=True)),
+                (
+                    "action",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="runs",
+                        to="actions.action",
+                    ),
+                ),
+                (
+                    "dialog",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="enrichment_runs", to="dialogs.dialog"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
     ]

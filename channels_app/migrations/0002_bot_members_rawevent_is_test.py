@@ -5,21 +5,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels_app', '0001_initial'),
+        ("channels_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='bot',
-            name='members',
-            field=models.ManyToManyField(blank=True, help_text="Operators who see this bot's dialogs in the operator panel (staff see all).", related_name='bots', to=settings.AUTH_USER_MODEL),
+            model_name="bot",
+            name="members",
+            field=models.ManyToManyField(
+                blank=True,
+                help_text="Operators who see this bot's dialogs in the operator panel (staff see all).",
+                related_name="bots",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='rawevent',
-            name='is_test',
+            model_name="rawevent",
+            name="is_test",
             field=models.BooleanField(default=False, help_text="Sent by the channel's Test button."),
         ),
     ]

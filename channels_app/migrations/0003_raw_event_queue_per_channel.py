@@ -5,23 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels_app', '0002_bot_members_rawevent_is_test'),
+        ("channels_app", "0002_bot_members_rawevent_is_test"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='rawevent',
-            name='rawevent_queue',
+            model_name="rawevent",
+            name="rawevent_queue",
         ),
         migrations.AlterField(
-            model_name='rawevent',
-            name='channel',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='raw_events', to='channels_app.telephonychannel'),
+            model_name="rawevent",
+            name="channel",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="raw_events",
+                to="channels_app.telephonychannel",
+            ),
         ),
         migrations.AddIndex(
-            model_name='rawevent',
-            index=models.Index(condition=models.Q(('available_at__isnull', False)), fields=['channel', 'available_at'], name='rawevent_channel_queue'),
+            model_name="rawevent",
+            index=models.Index(
+                condition=models.Q(("available_at__isnull", False)),
+                fields=["channel", "available_at"],
+                name="rawevent_channel_queue",
+            ),
         ),
     ]

@@ -5,35 +5,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels_app', '0003_raw_event_queue_per_channel'),
+        ("channels_app", "0003_raw_event_queue_per_channel"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='telephonychannel',
-            name='transport',
-            field=models.CharField(choices=[('webhook', 'Webhook (the provider POSTs to us)'), ('sqs', 'AWS SQS queue (we pull)')], default='webhook', max_length=8),
+            model_name="telephonychannel",
+            name="transport",
+            field=models.CharField(
+                choices=[("webhook", "Webhook (the provider POSTs to us)"), ("sqs", "AWS SQS queue (we pull)")],
+                default="webhook",
+                max_length=8,
+            ),
         ),
         migrations.CreateModel(
-            name='SqsQueue',
+            name="SqsQueue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('queue_url', models.URLField(max_length=500)),
-                ('region', models.CharField(default='us-east-1', max_length=40)),
-                ('access_key_id', models.CharField(max_length=128, verbose_name='access key id')),
-                ('secret_access_key_encrypted', models.TextField(blank=True, editable=False)),
-                ('endpoint_url', models.URLField(blank=True, help_text='Only for SQS-compatible services other than AWS.')),
-                ('require_signature', models.BooleanField(default=True, help_text='Refuse messages without a valid X-SIGNATURE attribute (HMAC-SHA256 of the body with the secret access key), as Wildix signs them.')),
-                ('last_poll_at', models.DateTimeField(blank=True, null=True)),
-                ('messages_received', models.PositiveBigIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('last_error_at', models.DateTimeField(blank=True, null=True)),
-                ('channel', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='sqs_queue', to='channels_app.telephonychannel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("queue_url", models.URLField(max_length=500)),
+                ("region", models.CharField(default="us-east-1", max_length=40)),
+                ("access_key_id", models.CharField(max_length=128, verbose_name="access key id")),
+                ("secret_access_key_encrypted", models.TextField(blank=True, editable=False)),
+                (
+                    "endpoint_url",
+                    models.URLField(blank=True, help_text="Only for SQS-compatible services other than AWS."),
+                ),
+                (
+                    "require_signature",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Refuse messages without a valid X-SIGNATURE attribute (HMAC-SHA256 of the body with the secret access key), as Wildix signs them.",
+                    ),
+                ),
+                ("last_poll_at", models.DateTimeField(blank=True, null=True)),
+                ("messages_received", models.PositiveBigIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("last_error_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "channel",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sqs_queue",
+                        to="channels_app.telephonychannel",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'SQS queue',
+                "verbose_name": "SQS queue",
             },
         ),
     ]

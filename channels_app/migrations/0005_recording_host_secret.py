@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels_app', '0004_sqs_transport'),
+        ("channels_app", "0004_sqs_transport"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='telephonychannel',
-            name='recording_secret_encrypted',
+            model_name="telephonychannel",
+            name="recording_secret_encrypted",
             field=models.TextField(blank=True, editable=False),
         ),
     ]

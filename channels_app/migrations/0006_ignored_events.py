@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels_app', '0005_recording_host_secret'),
+        ("channels_app", "0005_recording_host_secret"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='rawevent',
-            name='state',
-            field=models.CharField(choices=[('received', 'Received'), ('processing', 'Processing'), ('processed', 'Processed'), ('duplicate', 'Duplicate'), ('ignored', 'Ignored (not a call)'), ('failed', 'Failed'), ('rejected', 'Rejected')], default='received', max_length=16),
+            model_name="rawevent",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("received", "Received"),
+                    ("processing", "Processing"),
+                    ("processed", "Processed"),
+                    ("duplicate", "Duplicate"),
+                    ("ignored", "Ignored (not a call)"),
+                    ("failed", "Failed"),
+                    ("rejected", "Rejected"),
+                ],
+                default="received",
+                max_length=16,
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels_app', '0006_ignored_events'),
+        ("channels_app", "0006_ignored_events"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='telephonychannel',
-            name='signature_secrets_encrypted',
+            model_name="telephonychannel",
+            name="signature_secrets_encrypted",
             field=models.TextField(blank=True, editable=False),
         ),
     ]

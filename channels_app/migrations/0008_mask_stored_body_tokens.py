@@ -6,6 +6,7 @@ import json
 
 from django.db import IntegrityError, migrations, transaction
 
+
 def fingerprint_of(payload):
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

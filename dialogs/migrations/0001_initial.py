@@ -7,98 +7,170 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('channels_app', '0001_initial'),
+        ("channels_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Topic',
+            name="Topic",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('alias', models.SlugField(max_length=100, unique=True)),
-                ('name', models.CharField(max_length=200)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("alias", models.SlugField(max_length=100, unique=True)),
+                ("name", models.CharField(max_length=200)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Dialog',
+            name="Dialog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('call_id', models.CharField(max_length=255)),
-                ('direction', models.CharField(blank=True, max_length=32)),
-                ('status', models.CharField(blank=True, max_length=64)),
-                ('caller_number', models.CharField(blank=True, max_length=64)),
-                ('callee_number', models.CharField(blank=True, max_length=64)),
-                ('caller_number_valid', models.BooleanField(default=True, help_text='False: not a valid number, kept as sent.')),
-                ('callee_number_valid', models.BooleanField(default=True, help_text='False: not a valid number, kept as sent.')),
-                ('duration', models.FloatField(blank=True, help_text='Seconds.', null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('answered_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('recording_url', models.URLField(blank=True, max_length=2000)),
-                ('transcript', models.TextField(blank=True)),
-                ('operator_ref', models.CharField(blank=True, help_text="The provider's operator id (an email).", max_length=255, verbose_name='operator as sent')),
-                ('is_test', models.BooleanField(default=False)),
-                ('extra', models.JSONField(blank=True, default=dict)),
-                ('completed_at', models.DateTimeField(blank=True, help_text="When the call's last event came.", null=True)),
-                ('completed_by_sweep', models.BooleanField(default=False)),
-                ('last_event_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dialogs', to='channels_app.telephonychannel')),
-                ('operator', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='dialogs', to=settings.AUTH_USER_MODEL)),
-                ('topic', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='dialogs', to='dialogs.topic')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("call_id", models.CharField(max_length=255)),
+                ("direction", models.CharField(blank=True, max_length=32)),
+                ("status", models.CharField(blank=True, max_length=64)),
+                ("caller_number", models.CharField(blank=True, max_length=64)),
+                ("callee_number", models.CharField(blank=True, max_length=64)),
+                (
+                    "caller_number_valid",
+                    models.BooleanField(default=True, help_text="False: not a valid number, kept as sent."),
+                ),
+                (
+                    "callee_number_valid",
+                    models.BooleanField(default=True, help_text="False: not a valid number, kept as sent."),
+                ),
+                ("duration", models.FloatField(blank=True, help_text="Seconds.", null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("answered_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("recording_url", models.URLField(blank=True, max_length=2000)),
+                ("transcript", models.TextField(blank=True)),
+                (
+                    "operator_ref",
+                    models.CharField(
+                        blank=True,
+                        help_text="The provider's operator id (an email).",
+                        max_length=255,
+                        verbose_name="operator as sent",
+                    ),
+                ),
+                ("is_test", models.BooleanField(default=False)),
+                ("extra", models.JSONField(blank=True, default=dict)),
+                (
+                    "completed_at",
+                    models.DateTimeField(blank=True, help_text="When the call's last event came.", null=True),
+                ),
+                ("completed_by_sweep", models.BooleanField(default=False)),
+                ("last_event_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="dialogs",
+                        to="channels_app.telephonychannel",
+                    ),
+                ),
+                (
+                    "operator",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="dialogs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "topic",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="dialogs",
+                        to="dialogs.topic",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='CallEvent',
+            name="CallEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0, help_text="Index of the event in its delivery's body.")),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('payload', models.JSONField()),
-                ('fields', models.JSONField(default=dict)),
-                ('extra', models.JSONField(default=dict)),
-                ('received_at', models.DateTimeField()),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='channels_app.telephonychannel')),
-                ('raw_event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='call_events', to='channels_app.rawevent')),
-                ('dialog', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='dialogs.dialog')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "position",
+                    models.PositiveIntegerField(default=0, help_text="Index of the event in its delivery's body."),
+                ),
+                ("fingerprint", models.CharField(max_length=64)),
+                ("payload", models.JSONField()),
+                ("fields", models.JSONField(default=dict)),
+                ("extra", models.JSONField(default=dict)),
+                ("received_at", models.DateTimeField()),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="channels_app.telephonychannel",
+                    ),
+                ),
+                (
+                    "raw_event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="call_events",
+                        to="channels_app.rawevent",
+                    ),
+                ),
+                (
+                    "dialog",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="dialogs.dialog"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['received_at', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('channel', 'fingerprint'), name='callevent_once_per_channel')],
+                "ordering": ["received_at", "id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("channel", "fingerprint"), name="callevent_once_per_channel")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='FeedMessage',
+            name="FeedMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(help_text='What the message is about; one message per key.', max_length=255)),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('dialog', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='dialogs.dialog')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(help_text="What the message is about; one message per key.", max_length=255)),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "dialog",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="dialogs.dialog"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('dialog', 'key'), name='feedmessage_once_per_key')],
+                "ordering": ["created_at", "id"],
+                "constraints": [models.UniqueConstraint(fields=("dialog", "key"), name="feedmessage_once_per_key")],
             },
         ),
         migrations.AddIndex(
-            model_name='dialog',
-            index=models.Index(condition=models.Q(('completed_at__isnull', True)), fields=['last_event_at'], name='dialog_incomplete'),
+            model_name="dialog",
+            index=models.Index(
+                condition=models.Q(("completed_at__isnull", True)), fields=["last_event_at"], name="dialog_incomplete"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dialog',
-            constraint=models.UniqueConstraint(fields=('channel', 'call_id'), name='dialog_one_per_call'),
+            model_name="dialog",
+            constraint=models.UniqueConstraint(fields=("channel", "call_id"), name="dialog_one_per_call"),
         ),
     ]

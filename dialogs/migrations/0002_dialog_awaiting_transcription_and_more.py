@@ -4,35 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dialogs', '0001_initial'),
+        ("dialogs", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dialog',
-            name='awaiting_transcription',
-            field=models.BooleanField(default=False, help_text='Auto transcription should run once the recording is available.'),
+            model_name="dialog",
+            name="awaiting_transcription",
+            field=models.BooleanField(
+                default=False, help_text="Auto transcription should run once the recording is available."
+            ),
         ),
         migrations.AddField(
-            model_name='dialog',
-            name='enrichment_state',
-            field=models.CharField(choices=[('none', 'No enrich action'), ('pending', 'Pending'), ('done', 'Enriched'), ('failed', 'Failed')], default='none', max_length=16),
+            model_name="dialog",
+            name="enrichment_state",
+            field=models.CharField(
+                choices=[
+                    ("none", "No enrich action"),
+                    ("pending", "Pending"),
+                    ("done", "Enriched"),
+                    ("failed", "Failed"),
+                ],
+                default="none",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='dialog',
-            name='ready_at',
-            field=models.DateTimeField(blank=True, help_text='When the dialog appeared in the operator panel: complete, and enriched.', null=True),
+            model_name="dialog",
+            name="ready_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="When the dialog appeared in the operator panel: complete, and enriched.",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='dialog',
-            name='completed_at',
+            model_name="dialog",
+            name="completed_at",
             field=models.DateTimeField(blank=True, help_text="When the call's final event came.", null=True),
         ),
         migrations.AlterField(
-            model_name='dialog',
-            name='is_test',
+            model_name="dialog",
+            name="is_test",
             field=models.BooleanField(default=False, help_text="Made by the channel's Test button."),
         ),
     ]

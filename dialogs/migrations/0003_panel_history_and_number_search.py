@@ -24,26 +24,36 @@ def drop_trigram_index(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels_app', '0004_sqs_transport'),
-        ('dialogs', '0002_dialog_awaiting_transcription_and_more'),
+        ("channels_app", "0004_sqs_transport"),
+        ("dialogs", "0002_dialog_awaiting_transcription_and_more"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dialog',
-            name='number_digits',
-            field=models.CharField(blank=True, editable=False, help_text='The digits of both numbers, for the number search.', max_length=140),
+            model_name="dialog",
+            name="number_digits",
+            field=models.CharField(
+                blank=True,
+                editable=False,
+                help_text="The digits of both numbers, for the number search.",
+                max_length=140,
+            ),
         ),
         migrations.AddIndex(
-            model_name='dialog',
-            index=models.Index(condition=models.Q(('ready_at__isnull', False)), fields=['-started_at', '-id'], name='dialog_panel'),
+            model_name="dialog",
+            index=models.Index(
+                condition=models.Q(("ready_at__isnull", False)), fields=["-started_at", "-id"], name="dialog_panel"
+            ),
         ),
         migrations.AddIndex(
-            model_name='dialog',
-            index=models.Index(condition=models.Q(('ready_at__isnull', False)), fields=['channel', '-started_at', '-id'], name='dialog_panel_channel'),
+            model_name="dialog",
+            index=models.Index(
+                condition=models.Q(("ready_at__isnull", False)),
+                fields=["channel", "-started_at", "-id"],
+                name="dialog_panel_channel",
+            ),
         ),
         migrations.RunPython(add_trigram_index, drop_trigram_index),
     ]

@@ -5,16 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels_app', '0004_sqs_transport'),
-        ('dialogs', '0003_panel_history_and_number_search'),
+        ("channels_app", "0004_sqs_transport"),
+        ("dialogs", "0003_panel_history_and_number_search"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='dialog',
-            index=models.Index(condition=models.Q(('ready_at__isnull', False)), fields=['status', '-started_at', '-id'], name='dialog_panel_status'),
+            model_name="dialog",
+            index=models.Index(
+                condition=models.Q(("ready_at__isnull", False)),
+                fields=["status", "-started_at", "-id"],
+                name="dialog_panel_status",
+            ),
         ),
     ]

@@ -4,20 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dialogs', '0004_panel_status_index'),
+        ("dialogs", "0004_panel_status_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dialog',
-            name='transcription_attempts',
+            model_name="dialog",
+            name="transcription_attempts",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='dialog',
-            name='transcription_claimed_until',
-            field=models.DateTimeField(blank=True, help_text='A transcription task works on this call until then; after it, the sweep may retry.', null=True),
+            model_name="dialog",
+            name="transcription_claimed_until",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="A transcription task works on this call until then; after it, the sweep may retry.",
+                null=True,
+            ),
         ),
     ]

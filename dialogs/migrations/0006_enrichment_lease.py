@@ -5,31 +5,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels_app', '0007_signature_secrets'),
-        ('dialogs', '0005_transcription_lease'),
+        ("channels_app", "0007_signature_secrets"),
+        ("dialogs", "0005_transcription_lease"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dialog',
-            name='enrichment_attempts',
+            model_name="dialog",
+            name="enrichment_attempts",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='dialog',
-            name='enrichment_lease_until',
-            field=models.DateTimeField(blank=True, help_text='An enrichment task runs the action until then; after it, the first worker to see it retries.', null=True),
+            model_name="dialog",
+            name="enrichment_lease_until",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="An enrichment task runs the action until then; after it, the first worker to see it retries.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='dialog',
-            name='enrichment_queued_at',
-            field=models.DateTimeField(blank=True, help_text='When an enrichment task was last queued.', null=True),
+            model_name="dialog",
+            name="enrichment_queued_at",
+            field=models.DateTimeField(blank=True, help_text="When an enrichment task was last queued.", null=True),
         ),
         migrations.AddIndex(
-            model_name='dialog',
-            index=models.Index(condition=models.Q(('enrichment_state', 'pending')), fields=['enrichment_lease_until'], name='dialog_enrichment_pending'),
+            model_name="dialog",
+            index=models.Index(
+                condition=models.Q(("enrichment_state", "pending")),
+                fields=["enrichment_lease_until"],
+                name="dialog_enrichment_pending",
+            ),
         ),
     ]

@@ -6,45 +6,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('dialogs', '0004_panel_status_index'),
+        ("dialogs", "0004_panel_status_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Transcript',
+            name="Transcript",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('provider', 'Provider'), ('auto', 'Auto transcription')], max_length=16)),
-                ('text', models.TextField(blank=True)),
-                ('segments', models.JSONField(blank=True, default=list, help_text='Speaker turns: speaker, start, end, text.')),
-                ('engine', models.CharField(blank=True, max_length=100)),
-                ('language', models.CharField(blank=True, max_length=16)),
-                ('seconds', models.FloatField(blank=True, help_text='Time the engine took.', null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('dialog', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='transcript_record', to='dialogs.dialog')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "source",
+                    models.CharField(choices=[("provider", "Provider"), ("auto", "Auto transcription")], max_length=16),
+                ),
+                ("text", models.TextField(blank=True)),
+                (
+                    "segments",
+                    models.JSONField(blank=True, default=list, help_text="Speaker turns: speaker, start, end, text."),
+                ),
+                ("engine", models.CharField(blank=True, max_length=100)),
+                ("language", models.CharField(blank=True, max_length=16)),
+                ("seconds", models.FloatField(blank=True, help_text="Time the engine took.", null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "dialog",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="transcript_record",
+                        to="dialogs.dialog",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Recording',
+            name="Recording",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_url', models.URLField(max_length=2000)),
-                ('file', models.FileField(blank=True, upload_to='recordings/%Y/%m/')),
-                ('state', models.CharField(choices=[('linked', 'Linked (the provider keeps the file)'), ('pending', 'Waiting to download'), ('ready', 'Downloaded'), ('failed', 'Download failed')], default='linked', max_length=16)),
-                ('content_type', models.CharField(blank=True, max_length=100)),
-                ('size', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('downloaded_at', models.DateTimeField(blank=True, null=True)),
-                ('dialog', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='recording', to='dialogs.dialog')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("source_url", models.URLField(max_length=2000)),
+                ("file", models.FileField(blank=True, upload_to="recordings/%Y/%m/")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("linked", "Linked (the provider keeps the file)"),
+                            ("pending", "Waiting to download"),
+                            ("ready", "Downloaded"),
+                            ("failed", "Download failed"),
+                        ],
+                        default="linked",
+                        max_length=16,
+                    ),
+                ),
+                ("content_type", models.CharField(blank=True, max_length=100)),
+                ("size", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("downloaded_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "dialog",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="recording", to="dialogs.dialog"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('state', 'pending')), fields=['next_attempt_at'], name='recording_due')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("state", "pending")), fields=["next_attempt_at"], name="recording_due"
+                    )
+                ],
             },
         ),
     ]

@@ -9,7 +9,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Process what is queued now, then exit.")
-        parser.add_argument("--poll", type=float, default=0.2, help="Seconds to wait when the queue holds less than a batch.")
+        parser.add_argument(
+            "--poll", type=float, default=0.2, help="Seconds to wait when the queue holds less than a batch."
+        )
 
     def handle(self, *args, once=False, poll=0.2, **options):
         if once:

@@ -27,4 +27,6 @@ class Command(BaseCommand):
             Topic.objects.get_or_create(alias=alias, defaults={"name": name})
         self.stdout.write(f"admin: {settings.PUBLIC_BASE_URL}/admin/")
         for channel in bot.channels.all():
-            self.stdout.write(f"channel '{channel.name}': {channel.webhook_url} with header X-Webhook-Token: {channel.token}")
+            self.stdout.write(
+                f"channel '{channel.name}': {channel.webhook_url} with header X-Webhook-Token: {channel.token}"
+            )

@@ -24,8 +24,13 @@ def test_aircall_call_events_make_one_dialog(client, make_channel, django_user_m
         assert post_event(client, channel, raw(name), token=False).status_code == 202
     forged = json.dumps({**fixture("aircall_call_ended.json"), "token": "guessed"})
     assert post_event(client, channel, forged, token=False).status_code == 401
-    a_user_event = {"resource": "user", "event": "user.opened", "timestamp": 1646389800,
-                    "token": "REDACTED-aircall-webhook-token", "data": {"id": 736640, "email": AIRCALL_OPERATOR}}
+    a_user_event = {
+        "resource": "user",
+        "event": "user.opened",
+        "timestamp": 1646389800,
+        "token": "REDACTED-aircall-webhook-token",
+        "data": {"id": 736640, "email": AIRCALL_OPERATOR},
+    }
     assert post_event(client, channel, a_user_event, token=False).status_code == 202
     process_all()
 

@@ -11,7 +11,9 @@ from tests.conftest import FORM, process_all, raw, the_dialog, webhook_path
 pytestmark = pytest.mark.django_db
 
 
-def test_binotel_call_completed_makes_a_dialog_and_gets_the_answer_binotel_expects(client, make_channel, django_user_model):
+def test_binotel_call_completed_makes_a_dialog_and_gets_the_answer_binotel_expects(
+    client, make_channel, django_user_model
+):
     operator = django_user_model.objects.create_user("op1", "operator1@example.com", "pw-op1-12345")
     channel = make_channel("binotel")
     body = raw("binotel_call_completed.txt")

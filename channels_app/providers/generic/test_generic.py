@@ -1,6 +1,5 @@
 """The setup guide's generic example: every sample through the real endpoint and the worker, and the dialog checked field by field."""
 
-
 import pytest
 
 from dialogs.models import Dialog

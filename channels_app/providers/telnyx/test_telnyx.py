@@ -34,14 +34,18 @@ def test_telnyx_events_with_the_recording_first_make_one_dialog(client, make_cha
     assert post_event(client, channel, recording, token=False, **telnyx_signed(recording)).status_code == 202
     process_all()
     waiting = the_dialog()
-    assert not waiting.is_complete and waiting.recording_url == "http://example.com/recording.mp3", \
+    assert not waiting.is_complete and waiting.recording_url == "http://example.com/recording.mp3", (
         "a recording that comes first opens the dialog, which waits for the call"
+    )
 
     for name in ["telnyx_call_hangup.json", "telnyx_call_initiated.json", "telnyx_call_answered.json"]:
         body = raw(name)
         assert post_event(client, channel, body, token=False, **telnyx_signed(body)).status_code == 202
     tampered = raw("telnyx_call_hangup.json").replace(b"+35319605860", b"+35319605861")
-    assert post_event(client, channel, tampered, token=False, **telnyx_signed(raw("telnyx_call_hangup.json"))).status_code == 401
+    assert (
+        post_event(client, channel, tampered, token=False, **telnyx_signed(raw("telnyx_call_hangup.json"))).status_code
+        == 401
+    )
     process_all()
 
     dialog = the_dialog()

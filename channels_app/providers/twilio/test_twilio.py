@@ -20,8 +20,13 @@ def test_twilio_status_callbacks_and_the_late_recording_callback_make_one_dialog
     channel = make_channel("twilio")
     channel.set_signature_secret("twilio-auth-token")
     channel.save()
-    for name in ["twilio_status_initiated.txt", "twilio_status_completed.txt", "twilio_status_ringing.txt",
-                 "twilio_status_answered.txt", "twilio_recording_completed.txt"]:
+    for name in [
+        "twilio_status_initiated.txt",
+        "twilio_status_completed.txt",
+        "twilio_status_ringing.txt",
+        "twilio_status_answered.txt",
+        "twilio_recording_completed.txt",
+    ]:
         body = raw(name)
         assert post_event(client, channel, body, FORM, token=False, **twilio_signed(channel, body)).status_code == 202
     unsigned = post_event(client, channel, raw("twilio_status_completed.txt"), FORM)

@@ -17,17 +17,24 @@ VONAGE_SECRET = "ZYtdTtGV3BCFN7tWmOWr1md66XsquMggr4W2cTtXtcPgfnI0Xw"
 
 
 def vonage_signed(body):
-    claims = {"iat": int(time.time()), "jti": "c5ba8f24-1a14-4c10-bfdf-3fbe8ce511b5", "iss": "Vonage",
-              "payload_hash": hashlib.sha256(body).hexdigest(), "api_key": "a1b2c3d",
-              "application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"}
+    claims = {
+        "iat": int(time.time()),
+        "jti": "c5ba8f24-1a14-4c10-bfdf-3fbe8ce511b5",
+        "iss": "Vonage",
+        "payload_hash": hashlib.sha256(body).hexdigest(),
+        "api_key": "a1b2c3d",
+        "application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+    }
     return {"Authorization": "Bearer " + jwt.encode(claims, VONAGE_SECRET, algorithm="HS256")}
 
 
 def test_the_vonage_sdks_published_token_verifies_with_its_secret_only():
-    token = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpYXQiOjE1ODc0OTQ5NjIsImp0aSI6ImM1YmE4ZjI0LTFhMTQtNGMxMC1iZmRmLTNmYmU4Y2U1"
-             "MTFiNSIsImlzcyI6IlZvbmFnZSIsInBheWxvYWRfaGFzaCI6ImQ2YzBlNzRiNTg1N2RmMjBlM2I3ZTUxYjMwYzBjMmE0MGVjNzNhNzc4NzliNmYw"
-             "NzRkZGM3YTIzMTdkZDAzMWIiLCJhcGlfa2V5IjoiYTFiMmMzZCIsImFwcGxpY2F0aW9uX2lkIjoiYWFhYWFhYWEtYmJiYi1jY2NjLWRkZGQtMDEy"
-             "MzQ1Njc4OWFiIn0.JQRKi1d0SQitmjPINfTWMpt3XZkGsLbD7EjCdXoNSbk")
+    token = (
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpYXQiOjE1ODc0OTQ5NjIsImp0aSI6ImM1YmE4ZjI0LTFhMTQtNGMxMC1iZmRmLTNmYmU4Y2U1"
+        "MTFiNSIsImlzcyI6IlZvbmFnZSIsInBheWxvYWRfaGFzaCI6ImQ2YzBlNzRiNTg1N2RmMjBlM2I3ZTUxYjMwYzBjMmE0MGVjNzNhNzc4NzliNmYw"
+        "NzRkZGM3YTIzMTdkZDAzMWIiLCJhcGlfa2V5IjoiYTFiMmMzZCIsImFwcGxpY2F0aW9uX2lkIjoiYWFhYWFhYWEtYmJiYi1jY2NjLWRkZGQtMDEy"
+        "MzQ1Njc4OWFiIn0.JQRKi1d0SQitmjPINfTWMpt3XZkGsLbD7EjCdXoNSbk"
+    )
     options = {"verify_iat": False}
     assert jwt.decode(token, VONAGE_SECRET, algorithms=["HS256"], options=options)["iss"] == "Vonage"
     with pytest.raises(jwt.InvalidSignatureError):
@@ -38,12 +45,20 @@ def test_vonage_events_and_the_record_event_make_one_dialog(client, make_channel
     channel = make_channel("vonage")
     channel.set_signature_secret(VONAGE_SECRET)
     channel.save()
-    for name in ["vonage_ringing.json", "vonage_started.json", "vonage_completed.json", "vonage_answered.json",
-                 "vonage_recording.json"]:
+    for name in [
+        "vonage_ringing.json",
+        "vonage_started.json",
+        "vonage_completed.json",
+        "vonage_answered.json",
+        "vonage_recording.json",
+    ]:
         body = raw(name)
         assert post_event(client, channel, body, token=False, **vonage_signed(body)).status_code == 202
     tampered = raw("vonage_completed.json").replace(b'"12"', b'"1200"')
-    assert post_event(client, channel, tampered, token=False, **vonage_signed(raw("vonage_completed.json"))).status_code == 401
+    assert (
+        post_event(client, channel, tampered, token=False, **vonage_signed(raw("vonage_completed.json"))).status_code
+        == 401
+    )
     process_all()
 
     dialog = the_dialog()
