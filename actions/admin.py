@@ -1,6 +1,7 @@
 import json
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -39,8 +40,6 @@ class ActionAdmin(admin.ModelAdmin):
         """Action test: run the action on sample call data; nothing is saved."""
         action = get_object_or_404(Action, pk=pk)
         if not self.has_change_permission(request, action):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         form = ActionTestForm(request.POST or None)
         result = state = None

@@ -13,10 +13,13 @@ from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 
+from connective import outbound
 from connective.encryption import decrypt, encrypt, masked
+from dialogs.models import Dialog
 
 from . import providers
 from .advanced_config import config_errors
+from .guard import channels
 from .mapping import MISSING, Mapping, replaced_at_path, resolve_path
 from .parsing import BodyError, parse_events
 
@@ -116,7 +119,6 @@ class TelephonyChannel(models.Model):
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
-        from .guard import channels
 
         channels.forget(self.webhook_id)  # this process sees a new token or Active at once; others within seconds
 
@@ -171,8 +173,6 @@ class TelephonyChannel(models.Model):
     def recording_request_options(self, url):
         """Headers and auth for fetching this channel's recording at `url` (recordings.auth in Advanced
         Config); the credential goes only to the hosts listed in recordings.auth.hosts, never to another."""
-        from connective import outbound
-
         auth = self.mapping.recordings.get("auth") or {"type": "none"}
         if auth["type"] == "none" or not outbound.host_is_listed(url, auth.get("hosts", [])):
             return {}
@@ -187,8 +187,6 @@ class TelephonyChannel(models.Model):
 
     def activity(self, hours=24):
         """What the channel's status panel shows: the last event, counts over `hours`, the last error."""
-        from dialogs.models import Dialog
-
         since = timezone.now() - timedelta(hours=hours)
         events = RawEvent.objects.filter(channel=self)
         by_state = dict(events.filter(received_at__gte=since).values_list("state").annotate(n=models.Count("id")))

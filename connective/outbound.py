@@ -10,6 +10,7 @@ again. Allow-list entries are `host` (any port) or `host:port` (that port only).
 """
 
 import ipaddress
+import json
 import re
 import socket
 import time
@@ -57,8 +58,6 @@ class Answer:
     elapsed: float
 
     def json(self):
-        import json
-
         return json.loads(self.body)
 
     @property

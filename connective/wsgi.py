@@ -4,6 +4,7 @@ import json
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connective.settings")
 
@@ -42,8 +43,6 @@ def frozen_after_loading(app):
     collection otherwise scans the ~100,000 objects of a loaded Django every so often, a 25–35 ms pause
     of whichever webhook delivery is being served (the benchmark's ack p99). After gc.freeze() it scans
     only what requests leave behind (well under 1 ms)."""
-    from django.urls import get_resolver
-
     get_resolver().url_patterns  # noqa: B018 (loads every URLconf before the first request)
     gc.collect()
     gc.freeze()

@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from channels_app.models import TelephonyChannel
+
 from .calls import CANONICAL_STATUSES
 from .numbers import to_e164
 
@@ -188,7 +190,5 @@ def in_range(moment):
 
 
 def visible_channels(user):
-    from channels_app.models import TelephonyChannel
-
     channels = TelephonyChannel.objects.select_related("bot").order_by("bot__name", "name")
     return channels if user.is_staff else channels.filter(bot__members=user)

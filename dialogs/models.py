@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from connective.sql import insert_many, insert_many_unless_exist, lock_in_order, update_many
 
 from .calls import CallEventView, fold
@@ -383,7 +384,6 @@ class Dialog(models.Model):
             return  # enrichment has the last word on the operator
         if (operator_ref or "") == self.operator_ref:
             return  # looked up when it first came
-        from accounts.models import User
 
         self.operator_ref = operator_ref or ""
         self.operator = User.objects.active_by_email(operator_ref)
@@ -433,8 +433,6 @@ class Dialog(models.Model):
         self.save()
 
     def assign_operator_by_email(self, email):
-        from accounts.models import User
-
         self.operator = User.objects.active_by_email(str(email))
         if self.operator is None:
             self.note(
@@ -448,8 +446,6 @@ class Dialog(models.Model):
             self.note(f"topic-not-found:{alias}", f"Enrichment named the topic '{alias}', but no topic has that alias.")
 
     def assign_default_operator(self):
-        from accounts.models import User
-
         user_id = settings.TELEPHONY_AUTOTRANSCRIBE_DEFAULT_OPERATOR_ID
         self.operator = User.objects.filter(pk=user_id, is_active=True).first()
         if self.operator is None:

@@ -10,6 +10,8 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from connective import outbound
+from recordings.audio import SIGNATURES, declared_as_audio, sniff
+from recordings.models import Recording, Transcript
 
 from .calls import CANONICAL_STATUSES
 from .filters import (
@@ -79,7 +81,6 @@ def visible_dialog(request, pk):
 @require_GET
 def dialog_detail(request, pk):
     dialog = visible_dialog(request, pk)
-    from recordings.models import Recording, Transcript
 
     transcript = Transcript.objects.filter(dialog=dialog).first()
     return render(
@@ -167,8 +168,6 @@ def first_bytes(chunks, wanted=16):
 def audio_type(upstream, head):
     """The type to serve the host's answer as, or None when it is not audio: told by its first bytes when
     the answer starts the file; a later part of the file must at least be declared as audio."""
-    from recordings.audio import declared_as_audio, sniff
-
     declared = upstream.headers.get("Content-Type", "")
     if not declared_as_audio(declared):
         return None
@@ -216,8 +215,6 @@ def stored_file_response(request, recording):
                     return
                 remaining -= len(chunk)
                 yield chunk
-
-    from recordings.audio import SIGNATURES
 
     content_type = recording.content_type if recording.content_type in SIGNATURES else "application/octet-stream"
     response = StreamingHttpResponse(

@@ -2,6 +2,7 @@
 `transcribe(path) -> Transcription`. Audio in the common telephony formats (8 or 16 kHz WAV, µ-law, MP3,
 OGG/Opus, M4A) is decoded and resampled by the engine itself."""
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -64,8 +65,6 @@ TINY_EN_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b
 
 
 def check_pinned_weights(path):
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as weights:
         for block in iter(lambda: weights.read(1024 * 1024), b""):

@@ -2,11 +2,16 @@
 provider's transcript is kept with its speaker turns, and auto transcription starts when it may."""
 
 import logging
+from datetime import timedelta
 from functools import partial
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_q.tasks import async_task
 
 from connective.sql import insert_many_unless_exist
+from dialogs.models import Dialog, transcript_segments
 
 from .models import Recording, Transcript
 
@@ -16,8 +21,6 @@ log = logging.getLogger(__name__)
 def dialogs_changed(dialog_ids):
     """After the commit that changed these dialogs' media (read again: a later commit may have changed
     them since): keep the provider's transcript, sync the recording, start auto transcription."""
-    from dialogs.models import Dialog, transcript_segments
-
     try:
         dialogs = list(Dialog.objects.select_related("channel").filter(pk__in=dialog_ids))
         recordings = sync_recordings(dialogs)
@@ -115,7 +118,6 @@ def start_transcription_if_awaited(dialog_id):
     from the dialog the task loaded before its download: enrichment may have committed in between, and
     its own after-commit check saw the recording still pending. Whichever of the two commits second sees
     both changes, so one of them queues it (a task queued twice transcribes once: it claims the dialog)."""
-    from dialogs.models import Dialog
 
     def start():
         if Dialog.objects.filter(pk=dialog_id, awaiting_transcription=True).exists():
@@ -125,8 +127,6 @@ def start_transcription_if_awaited(dialog_id):
 
 
 def queue(function, *args):
-    from django_q.tasks import async_task
-
     try:
         async_task(function, *args)
     except Exception:  # a broker that is down: the sweep finds due downloads; transcription waits for the next change
@@ -140,8 +140,6 @@ def on_commit_dialogs_changed(dialog_ids):
 
 def queue_due_downloads():
     """Downloads whose wait is over (a recording that was not ready yet): queue them again."""
-    from django.utils import timezone
-
     due = Recording.objects.filter(state=Recording.State.PENDING, next_attempt_at__lte=timezone.now())
     ids = list(due.values_list("pk", flat=True)[:200])
     Recording.objects.filter(pk__in=ids).update(next_attempt_at=lost_task_deadline())
@@ -153,13 +151,6 @@ def queue_due_downloads():
 def queue_due_transcriptions():
     """Transcriptions whose task was lost (never ran, or its worker died) or whose retry is due: queue
     them again; the task's claim keeps a transcription from running twice."""
-    from datetime import timedelta
-
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from dialogs.models import Dialog
-
     now = timezone.now()
     lost = Q(transcription_claimed_until__isnull=True, ready_at__lte=now - timedelta(minutes=10))
     due = Dialog.objects.filter(
@@ -173,8 +164,4 @@ def queue_due_transcriptions():
 
 def lost_task_deadline():
     """When a queued download that never ran (a lost task) is queued again."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     return timezone.now() + timedelta(minutes=10)

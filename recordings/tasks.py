@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from connective import outbound
+from dialogs.models import Dialog
 
 from .audio import EXTENSIONS, declared_as_audio, sniff
 from .engines import current_engine
@@ -97,8 +98,6 @@ def store(recording, response):
 
 
 def transcribe_dialog(dialog_id):
-    from dialogs.models import Dialog
-
     dialog = claim_transcription(dialog_id)
     if dialog is None:
         return "not awaited, or another task has it"
@@ -132,8 +131,6 @@ def transcribe_dialog(dialog_id):
 def claim_transcription(dialog_id):
     """The dialog, leased to this task, when it awaits a transcription that no other task holds now:
     a task delivered twice transcribes once."""
-    from dialogs.models import Dialog
-
     now = timezone.now()
     claimed = (
         Dialog.objects.filter(pk=dialog_id, awaiting_transcription=True)
@@ -149,8 +146,6 @@ def claim_transcription(dialog_id):
 def transcription_failed(dialog, exc):
     """A briefly failing server or recording host is tried again later; anything else, or too many
     attempts, ends the wait with a service message."""
-    from dialogs.models import Dialog
-
     transient = isinstance(exc, outbound.OutboundError) and not exc.permanent
     if transient and dialog.transcription_attempts < settings.TRANSCRIPTION_MAX_ATTEMPTS:
         retry_at = timezone.now() + timedelta(seconds=settings.TRANSCRIPTION_RETRY_SECONDS)

@@ -1,6 +1,8 @@
 """The code's shape: imports point from features toward the core models, never in a circle."""
 
 import ast
+import subprocess
+import sys
 from graphlib import CycleError, TopologicalSorter
 
 from .conftest import PROJECT_DIR
@@ -45,3 +47,10 @@ def test_the_import_graph_of_the_apps_has_no_cycle():
         tuple(TopologicalSorter(graph).static_order())
     except CycleError as error:
         raise AssertionError(f"an import circle: {' -> '.join(error.args[1])}") from None
+
+
+def test_the_code_is_ruff_clean_and_formatted():
+    ruff = [sys.executable, "-m", "ruff"]
+    for command in (["check", "--quiet", "."], ["format", "--check", "--quiet", "."]):
+        completed = subprocess.run([*ruff, *command], cwd=PROJECT_DIR, capture_output=True, text=True)
+        assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-1000:]
