@@ -4,7 +4,7 @@ import re
 from django import forms
 
 from channels_app.models import RawEvent
-from connective.widgets import PrettyJSONWidget
+from connective.lib.widgets import PrettyJSONWidget
 
 from .models import Action
 

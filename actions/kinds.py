@@ -14,8 +14,8 @@ from django.conf import settings
 from jsonschema import Draft202012Validator
 
 from channels_app.mapping import MISSING, resolve_path
-from connective import outbound
-from connective.validation import schema_errors
+from connective.lib import outbound
+from connective.lib.validation import schema_errors
 
 from .templating import (
     PLACEHOLDER,

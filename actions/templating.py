@@ -20,6 +20,8 @@ import re
 import unicodedata
 from urllib.parse import quote
 
+from channels_app.mapping import MISSING, resolve_path
+
 PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 PATH = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
 
@@ -100,17 +102,10 @@ def path_parts(path):
 
 
 def lookup(state, path):
-    node = state
-    for part in path_parts(path):
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return ""
-        if node is None:
-            return ""
-    return node
+    """The state's value at a placeholder's path, read as Advanced Config reads a payload; "" when absent."""
+    path_parts(path)  # a plain path, or TemplateError
+    value = resolve_path(state, path)
+    return "" if value is MISSING or value is None else value
 
 
 def as_text(value):

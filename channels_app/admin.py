@@ -11,8 +11,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from connective.admin_inputs import SaneQueryMixin
-from connective.widgets import PrettyJSONWidget
+from connective.lib.admin_inputs import SaneQueryMixin
+from connective.lib.widgets import PrettyJSONWidget
 
 from . import authentication, providers
 from .countries import country_code_choices

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator
 
-from connective.validation import schema_errors
+from connective.lib.validation import schema_errors
 
 from .authentication import SCHEMES
 

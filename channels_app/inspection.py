@@ -9,7 +9,7 @@ from urllib.parse import quote, quote_plus, unquote_plus, urlencode
 
 import phonenumbers
 
-from connective.encryption import masked
+from connective.lib.encryption import masked
 from dialogs.calls import TERMINAL_STATUSES
 
 from .countries import example_number

@@ -13,8 +13,8 @@ from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 
-from connective import outbound
-from connective.encryption import decrypt, encrypt, masked
+from connective.lib import outbound
+from connective.lib.encryption import decrypt, encrypt, masked
 from dialogs.models import Dialog
 
 from . import providers

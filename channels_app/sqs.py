@@ -15,7 +15,7 @@ from django.db import DatabaseError, close_old_connections
 from django.db.models import F
 from django.utils import timezone
 
-from connective import outbound
+from connective.lib import outbound
 
 from .models import RawEvent, SqsQueue, TelephonyChannel
 

@@ -237,7 +237,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {
-            "()": "connective.logs.NumberMaskingFormatter",
+            "()": "connective.lib.logs.NumberMaskingFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.db import models
 
 from actions.admin import EnrichmentRunInline
-from connective.admin_inputs import SaneQueryMixin
+from connective.lib.admin_inputs import SaneQueryMixin
 
 from .models import Dialog, FeedMessage, Topic
 

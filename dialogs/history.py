@@ -2,7 +2,7 @@
 
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
-from connective import outbound
+from connective.lib import outbound
 from recordings.models import Recording
 
 from .models import Dialog

@@ -10,7 +10,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from connective.sql import insert_many, insert_many_unless_exist, lock_in_order, update_many
+from connective.lib.sql import insert_many, insert_many_unless_exist, lock_in_order, update_many
 
 from .calls import CallEventView, fold
 from .numbers import to_e164

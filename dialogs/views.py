@@ -9,7 +9,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from connective import outbound
+from connective.lib import outbound
 from recordings.audio import SIGNATURES, declared_as_audio, sniff
 from recordings.models import Recording, Transcript
 

@@ -10,7 +10,7 @@ from functools import cache
 
 from django.conf import settings
 
-from connective import outbound
+from connective.lib import outbound
 
 
 @dataclass

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from connective.sql import insert_many_unless_exist
+from connective.lib.sql import insert_many_unless_exist
 from dialogs.models import Dialog, transcript_segments
 
 from .models import Recording, Transcript

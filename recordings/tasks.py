@@ -9,7 +9,7 @@ from django.core.files import File
 from django.db.models import F, Q
 from django.utils import timezone
 
-from connective import outbound
+from connective.lib import outbound
 from dialogs.models import Dialog
 
 from .audio import EXTENSIONS, declared_as_audio, sniff

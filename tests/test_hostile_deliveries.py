@@ -17,7 +17,7 @@ from django.test import RequestFactory
 
 from channels_app import authentication, inspection, sqs, views
 from channels_app.models import Bot, RawEvent, TelephonyChannel
-from connective.logs import NumberMaskingFormatter
+from connective.lib.logs import NumberMaskingFormatter
 from dialogs.models import CallEvent, Dialog
 
 from .conftest import fixture, post_event, process_all, webhook_path

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connective import outbound
-from connective.outbound import OutboundError, RefusedAddress, is_public
+from connective.lib import outbound
+from connective.lib.outbound import OutboundError, RefusedAddress, is_public
 
 from .http_server import TestHTTPServer
 from .url_tricks import ALLOWED, trick_url_strategy, trick_urls

@@ -14,7 +14,7 @@ def fingerprint_of(payload):
 
 def mask_stored_body_tokens(apps, schema_editor):
     from channels_app.mapping import MISSING, replaced_at_path, resolve_path
-    from connective.encryption import masked
+    from connective.lib.encryption import masked
 
     TelephonyChannel = apps.get_model("channels_app", "TelephonyChannel")
     CallEvent = apps.get_model("dialogs", "CallEvent")

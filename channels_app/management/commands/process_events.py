@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from channels_app import worker
-from connective.processes import stop_on_signals
+from connective.lib.processes import stop_on_signals
 
 
 class Command(BaseCommand):
