@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, models, transaction
+from django.db import close_old_connections, models, transaction
 from django.utils import timezone
 
 from accounts.models import User, operator_lookups_remembered
 from actions.enrichment import queue_enrichment, requeue_stale_enrichments
+from connective.lib import sql
 from dialogs.calls import IncomingEvent
 from dialogs.models import CallEvent, Dialog, DialogChanges
 from recordings.pipeline import dialogs_changed, queue_due_downloads, queue_due_transcriptions
@@ -47,15 +48,10 @@ def process_batch(limit=BATCH_SIZE):
 
 
 def relax_durability():
-    """On PostgreSQL, don't wait for the disk at each commit of the worker. Safe: everything the worker
-    writes is derived from stored events, and a commit lost in a crash leaves its events claimable
-    again, to be processed idempotently. The webhook's own inserts stay fully durable."""
-    if connection.vendor == "postgresql":
-        connection.ensure_connection()
-        if getattr(connection, "relaxed_session", None) is not connection.connection:  # once per session
-            with connection.cursor() as cursor:
-                cursor.execute("SET synchronous_commit TO off")
-            connection.relaxed_session = connection.connection
+    """The worker's commits need not wait for the disk: everything it writes is derived from stored events,
+    and a commit lost in a crash leaves its events claimable again, to be processed idempotently. The
+    webhook's own inserts stay fully durable."""
+    sql.relax_durability()
 
 
 def drain(limit=BATCH_SIZE):
@@ -109,26 +105,9 @@ def hand_over(changes):
 
 
 def fair_turns(now, limit):
-    """The ids of up to `limit` available events, taking turns between channels (each channel's oldest
-    first, then each one's second…), so one noisy channel cannot starve the others."""
-    table, channels = RawEvent._meta.db_table, TelephonyChannel._meta.db_table
-    if connection.vendor == "postgresql":  # each channel's head of queue through its index
-        candidates = (
-            f"{channels} c CROSS JOIN LATERAL (SELECT id, channel_id, available_at FROM {table} r "
-            "WHERE r.channel_id = c.id AND r.available_at <= %s ORDER BY available_at, id LIMIT %s) q"
-        )
-        params = [now, limit, limit]
-    else:
-        candidates = f"(SELECT id, channel_id, available_at FROM {table} WHERE available_at <= %s) q"
-        params = [now, limit]
-    sql = (
-        "SELECT id FROM (SELECT q.id, q.available_at, row_number() OVER "
-        f"(PARTITION BY q.channel_id ORDER BY q.available_at, q.id) AS turn FROM {candidates}) turns "
-        "ORDER BY turn, available_at, id LIMIT %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+    """The ids of up to `limit` available events, taking turns between channels, so one noisy channel cannot
+    starve the others."""
+    return sql.fair_turns(RawEvent._meta.db_table, TelephonyChannel._meta.db_table, now, limit)
 
 
 @transaction.atomic

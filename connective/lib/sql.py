@@ -1,9 +1,89 @@
-"""Statements the ORM does not write as cheaply as the hot paths need."""
+"""Every hand-written statement of the project, each with the reason it is not the ORM's. The figures are
+bench/README.md's (bin/bench ingest, bin/bench worker); on SQLite, where none of them was measured to
+matter, each falls back to the ORM or to the plain form of the statement.
+
+- insert_row: the webhook's one INSERT, prepared on the server on a kept cursor (the ORM's save() spent
+  more CPU building and adapting the statement than PostgreSQL spent running it).
+- insert_many, insert_many_unless_exist, update_many, execute_bound: the worker's batch statements, one
+  per batch instead of one per call, bound by the server (248 → ~1,000 events/s for one worker).
+- lock_in_order: advisory locks in one global order, so batches never deadlock each other.
+- fair_turns: each channel's head of queue through its index (the ORM cannot write a LATERAL join).
+- relax_durability: the worker's commits do not wait for the disk; everything it writes is derived again
+  from stored events if a crash loses a commit.
+"""
 
 import hashlib
+from functools import cache
 
 import psycopg
 from django.db import connection
+
+
+def insert_row(model, field_names, values, casts=None):
+    """INSERT one row of `model` (values in the order of `field_names`, already adapted) and return its id.
+    On PostgreSQL the statement is prepared on the server and run on a cursor kept for the connection's life
+    (parsed and planned once; the cursor keeps its adapters); `casts` {field: SQL type} cast text there."""
+    statement = single_insert(model, tuple(field_names), tuple(sorted((casts or {}).items())), connection.vendor)
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(statement, values)
+            return cursor.fetchone()[0]
+    with connection.wrap_database_errors:  # a lost connection is Django's DatabaseError (503), and closed
+        cursor = kept_cursor()
+        cursor.execute(statement, values, prepare=True)
+        return cursor.fetchone()[0]
+
+
+@cache
+def single_insert(model, field_names, casts, vendor):
+    fields = [model._meta.get_field(name) for name in field_names]
+    casts = dict(casts) if vendor == "postgresql" else {}
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join("%s" + (f"::{casts[field.name]}" if field.name in casts else "") for field in fields)
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders}) RETURNING {quote('id')}"
+
+
+def kept_cursor():
+    """A psycopg cursor of this thread's connection, kept for its life: the cursor caches its adapters."""
+    connection.ensure_connection()
+    cursor = getattr(connection, "kept_cursor", None)
+    if cursor is None or cursor.connection is not connection.connection or cursor.closed or cursor.connection.closed:
+        cursor = connection.kept_cursor = psycopg.Cursor(connection.connection)
+    return cursor
+
+
+def fair_turns(queue_table, channel_table, now, limit):
+    """The ids of up to `limit` rows of the queue available at `now`, taking turns between channels (each
+    channel's oldest first, then each one's second…)."""
+    if connection.vendor == "postgresql":  # each channel's head of queue through its index
+        candidates = (
+            f"{channel_table} c CROSS JOIN LATERAL (SELECT id, channel_id, available_at FROM {queue_table} r "
+            "WHERE r.channel_id = c.id AND r.available_at <= %s ORDER BY available_at, id LIMIT %s) q"
+        )
+        params = [now, limit, limit]
+    else:
+        candidates = f"(SELECT id, channel_id, available_at FROM {queue_table} WHERE available_at <= %s) q"
+        params = [now, limit]
+    statement = (
+        "SELECT id FROM (SELECT q.id, q.available_at, row_number() OVER "
+        f"(PARTITION BY q.channel_id ORDER BY q.available_at, q.id) AS turn FROM {candidates}) turns "
+        "ORDER BY turn, available_at, id LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def relax_durability():
+    """On PostgreSQL, this session's commits stop waiting for the disk (once per session)."""
+    if connection.vendor != "postgresql":
+        return
+    connection.ensure_connection()
+    if getattr(connection, "relaxed_session", None) is not connection.connection:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+        connection.relaxed_session = connection.connection
 
 
 def insert_many(instances):
@@ -14,9 +94,8 @@ def insert_many(instances):
         type(instances[0]).objects.bulk_create(instances)
         return
     sql, values = insert_statement(instances, f"RETURNING {connection.ops.quote_name(instances[0]._meta.pk.column)}")
-    for instance, (pk,) in zip(
-        instances, execute_bound(sql, values), strict=True
-    ):  # rows come back in the VALUES' order
+    rows = execute_bound(sql, values)  # in the VALUES' order
+    for instance, (pk,) in zip(instances, rows, strict=True):
         saved_as(instance, pk)
 
 
