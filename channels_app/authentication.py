@@ -179,7 +179,7 @@ class SourceAddressScheme(Scheme):
         return None  # source_refusal() has already checked the address
 
 
-SCHEMES = {
+SCHEMES: dict[str, Scheme] = {
     scheme.name: scheme
     for scheme in (TokenScheme(), BasicScheme(), BodyTokenScheme(), SourceAddressScheme(), *signatures.SCHEMES)
 }

@@ -43,7 +43,7 @@ class MappedEvent:
 
     fields: dict
     extra: dict = field(default_factory=dict)
-    notes: list = field(default_factory=list)  # (key, text) pairs; the key makes a note idempotent
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (key, text); the key makes a note idempotent
 
     @property
     def call_id(self):
@@ -76,7 +76,7 @@ class Mapping:
         """Without a status field, every event is a whole call (one webhook per call)."""
         return "status" in self.field_mapping
 
-    def map(self, payload):
+    def map(self, payload: dict) -> MappedEvent:
         event = MappedEvent(fields={})
         direction = self._direction(payload, event)
         for name, source in self.field_mapping.items():

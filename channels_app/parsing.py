@@ -36,7 +36,7 @@ def charset_of(content_type):
     return None
 
 
-def parse_events(body, content_type, default_format):
+def parse_events(body: bytes, content_type: str, default_format: str) -> list[dict]:
     """The events in a body: a JSON object, a JSON array of objects, or one form-encoded object."""
     charset = charset_of(content_type)
     if charset not in (None, "utf-8", "utf8"):

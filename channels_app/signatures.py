@@ -341,4 +341,11 @@ def rsa_key(text):
     return key if isinstance(key, rsa.RSAPublicKey) else None
 
 
-SCHEMES = (RsaScheme(), HmacScheme(), StandardWebhooksScheme(), TwilioScheme(), TelnyxScheme(), VonageScheme())
+SCHEMES: tuple[Scheme, ...] = (
+    RsaScheme(),
+    HmacScheme(),
+    StandardWebhooksScheme(),
+    TwilioScheme(),
+    TelnyxScheme(),
+    VonageScheme(),
+)

@@ -93,7 +93,7 @@ def sweep():
     queue_due_transcriptions()
 
 
-def hand_over(changes):
+def hand_over(changes: DialogChanges) -> None:
     """After the commit of a change of dialogs: what it asks of the features that follow a call."""
     for pk in changes.to_enrich:
         queue_enrichment(pk)
@@ -111,7 +111,7 @@ def fair_turns(now, limit):
 
 
 @transaction.atomic
-def claim(limit):
+def claim(limit: int) -> list[RawEvent]:
     """Take up to `limit` events off the queue for this worker; an event whose worker died comes back
     when its lease runs out, and one whose worker died EVENT_MAX_ATTEMPTS times is failed."""
     now = timezone.now()
@@ -156,7 +156,7 @@ class Batch:
         return (item.mapped.fields.get("operator_id") for items in self.calls.values() for item in items)
 
 
-def process(raw_events):
+def process(raw_events: list[RawEvent]) -> None:
     """Merge the events of claimed deliveries into their dialogs and record each delivery's outcome. Safe
     to run again: nothing doubles. A call that fails for a transient reason leaves its deliveries to be
     tried again."""

@@ -16,10 +16,10 @@ class IncomingEvent:
     """One provider event on its way into its call's dialog: the stored delivery it came in (a RawEvent),
     its position in that delivery's body, the payload and its mapping (a MappedEvent)."""
 
-    raw_event: object
+    raw_event: object  # channels_app.models.RawEvent (dialogs imports nothing of channels_app)
     position: int
     payload: dict
-    mapped: object
+    mapped: object  # channels_app.mapping.MappedEvent
 
 
 @dataclass

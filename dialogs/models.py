@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from connective.lib.sql import insert_many, insert_many_unless_exist, lock_in_order, update_many
 
-from .calls import CallEventView, fold
+from .calls import CallEventView, IncomingEvent, fold
 from .numbers import to_e164
 
 
@@ -34,11 +34,11 @@ class DialogChanges:
     """What a change of dialogs made happen, by dialog id: the caller hands it, after its commit, to the
     features that act on it (enrichment, recordings, and whatever comes next). The model never calls them."""
 
-    created: list = field(default_factory=list)
-    changed: list = field(default_factory=list)
-    completed: list = field(default_factory=list)
-    to_enrich: list = field(default_factory=list)  # completed calls whose enrich action is to run
-    media_changed: list = field(default_factory=list)  # recording, transcript or awaited transcription
+    created: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+    completed: list[int] = field(default_factory=list)
+    to_enrich: list[int] = field(default_factory=list)  # completed calls whose enrich action is to run
+    media_changed: list[int] = field(default_factory=list)  # recording, transcript or awaited transcription
 
     def add(self, other):
         for name in ("created", "changed", "completed", "to_enrich", "media_changed"):
@@ -48,7 +48,7 @@ class DialogChanges:
 
 @dataclass
 class MergeResult:
-    merged: dict  # {(channel, call_id): [whether each event was merged]}
+    merged: dict[tuple, list[bool]]  # {(channel, call_id): whether each of its events was merged}
     changes: DialogChanges
 
 
@@ -180,7 +180,7 @@ class Dialog(models.Model):
         return bool(self.recording_url)
 
     @classmethod
-    def merge_calls(cls, calls, stored_elsewhere=None):
+    def merge_calls(cls, calls: dict[tuple, list[IncomingEvent]], stored_elsewhere: dict | None = None) -> MergeResult:
         """Merge mapped provider events into their calls' dialogs in one transaction: the one way events
         become dialogs.
 
