@@ -1,6 +1,5 @@
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -94,7 +93,3 @@ class Transcript(models.Model):
 
     def __str__(self):
         return f"transcript of {self.dialog_id} ({self.source})"
-
-
-def max_recording_bytes():
-    return settings.RECORDING_MAX_BYTES
