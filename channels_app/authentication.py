@@ -21,8 +21,9 @@ from .schemes import Delivery, Scheme
 TEST_SIGNATURE_HEADER = "X-Connective-Test-Signature"
 
 
-def refusal(channel, request, body):
-    """Why this delivery is not the provider's, or None when it is."""
+def refusal(channel, request, body, parsed_body=None):
+    """Why this delivery is not the provider's, or None when it is (`parsed_body`: the webhook's parsing.Body
+    of it, for schemes that read its fields)."""
     config = channel.mapping.authentication
     if is_our_test_delivery(channel, request, body):
         return None
@@ -30,7 +31,7 @@ def refusal(channel, request, body):
         return f"the channel is misconfigured: {problem}"
     if config.get("allowed_networks") and (reason := source_refusal(config, client_address(request))):
         return reason
-    return SCHEMES[scheme_name(config)].refusal(Delivery(channel, config, request, body))
+    return SCHEMES[scheme_name(config)].refusal(Delivery(channel, config, request, body, parsed_body))
 
 
 def misconfiguration(channel):

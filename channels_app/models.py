@@ -20,7 +20,7 @@ from . import providers
 from .advanced_config import config_errors
 from .guard import channels
 from .mapping import MISSING, Mapping, replaced_at_path, resolve_path
-from .parsing import BodyError, parse_events
+from .parsing import Body, parse_events
 
 
 def new_token():
@@ -258,9 +258,12 @@ class RawEvent(models.Model):
         return f"event {self.pk} on {self.channel_id} ({self.state})"
 
     @classmethod
-    def receive(cls, channel, body, content_type="", headers=None, remote_addr=None, is_test=False, refusal=""):
+    def receive(
+        cls, channel, body, content_type="", headers=None, remote_addr=None, is_test=False, refusal="", parsed_body=None
+    ):
         """Store a delivery: queued for processing, or rejected with the reason when it cannot be
-        (`refusal`: the transport already knows why, e.g. a bad signature)."""
+        (`refusal`: the transport already knows why, e.g. a bad signature; `parsed_body`: its parsing.Body,
+        when the caller parsed it already)."""
         event = cls(
             channel=channel,
             body=body,
@@ -276,10 +279,9 @@ class RawEvent(models.Model):
         elif not channel.is_active:
             event.reject(f"channel '{channel.name}' is inactive: activate it in the admin to accept calls")
         else:
-            try:
-                parse_events(body, content_type, channel.data_format)
-            except BodyError as exc:
-                event.reject(str(exc))
+            _, problem = (parsed_body or Body(body, content_type, channel.data_format)).parsed
+            if problem:
+                event.reject(str(problem))
             else:
                 event.available_at = event.received_at
         event.insert()

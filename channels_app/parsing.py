@@ -3,6 +3,7 @@
 import json
 import math
 import re
+from functools import cached_property
 from urllib.parse import parse_qsl
 
 MAX_FORM_FIELDS = 1000
@@ -16,6 +17,21 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 class BodyError(ValueError):
     """The body cannot be read as events; the message tells the sender what is wrong."""
+
+
+class Body:
+    """A delivery's body, parsed at most once however many steps of the webhook read it."""
+
+    def __init__(self, raw: bytes, content_type: str, default_format: str):
+        self.raw, self.content_type, self.default_format = raw, content_type, default_format
+
+    @cached_property
+    def parsed(self):
+        """(events, None), or (None, the BodyError saying why there are none)."""
+        try:
+            return parse_events(self.raw, self.content_type, self.default_format), None
+        except BodyError as problem:
+            return None, problem
 
 
 def body_format(content_type, default_format):

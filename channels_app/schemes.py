@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .mapping import MISSING, resolve_path
-from .parsing import BodyError, parse_events
+from .parsing import Body
 
 
 @dataclass
@@ -18,6 +18,7 @@ class Delivery:
     config: dict
     request: object
     body: bytes
+    shared_body: Body | None = None  # the webhook's parse of the body, shared with its other steps
 
     def header(self, name):
         return self.request.headers.get(name, "").strip()
@@ -25,10 +26,12 @@ class Delivery:
     @cached_property
     def payload(self):
         """The body's first event, for schemes that read fields of it; {} when it cannot be read."""
-        try:
-            return parse_events(self.body, self.request.META.get("CONTENT_TYPE", ""), self.channel.data_format)[0]
-        except BodyError:
-            return {}
+        events, _ = self.parsed_body.parsed
+        return events[0] if events else {}
+
+    @cached_property
+    def parsed_body(self):
+        return self.shared_body or Body(self.body, self.request.META.get("CONTENT_TYPE", ""), self.channel.data_format)
 
     def field(self, path):
         value = resolve_path(self.payload, path)

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import authentication, guard
 from .models import RawEvent, TelephonyChannel
+from .parsing import Body
 
 SECRET_HEADERS = {"authorization", "cookie", "x-webhook-token", "proxy-authorization"}
 MAX_KEPT_HEADERS = 50
@@ -44,7 +45,8 @@ def accept_delivery(request, webhook_id):
     body = read_body(request)
     if isinstance(body, HttpResponse):
         return body
-    if reason := authentication.refusal(channel, request, body):
+    parsed_body = Body(body, request.META.get("CONTENT_TYPE", ""), channel.data_format)  # parsed once, if at all
+    if reason := authentication.refusal(channel, request, body, parsed_body):
         return refuse(blocked, address, error(401, reason))
     if guard.channel_over_rate(channel):
         return throttled("this channel is sending faster than its configured ceiling", retry_after=1)
@@ -56,6 +58,7 @@ def accept_delivery(request, webhook_id):
         headers=kept_headers(request),
         remote_addr=address,
         is_test=is_test,
+        parsed_body=parsed_body,
     )
     if event.is_rejected:
         status = 400 if channel.is_active else 403
