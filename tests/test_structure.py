@@ -5,6 +5,11 @@ import subprocess
 import sys
 from graphlib import CycleError, TopologicalSorter
 
+import pytest
+
+from channels_app.advanced_config import config_errors, schema
+from channels_app.authentication import SCHEMES
+
 from .conftest import PROJECT_DIR
 
 APPS = ("accounts", "actions", "channels_app", "connective", "dialogs", "recordings")
@@ -54,3 +59,12 @@ def test_the_code_is_ruff_clean_and_formatted():
     for command in (["check", "--quiet", "."], ["format", "--check", "--quiet", "."]):
         completed = subprocess.run([*ruff, *command], cwd=PROJECT_DIR, capture_output=True, text=True)
         assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-1000:]
+
+
+@pytest.mark.django_db
+def test_the_authentication_schemes_are_listed_once_and_everything_else_is_derived(admin_client):
+    assert set(schema()["properties"]["authentication"]["properties"]["scheme"]["enum"]) == set(SCHEMES)
+    assert all(name == scheme.name for name, scheme in SCHEMES.items())
+    assert config_errors({"field_mapping": {"call_id": "id"}, "authentication": {"scheme": "no-such-scheme"}})
+    page = admin_client.get("/admin/channels_app/telephonychannel/add/").content.decode()
+    assert ", ".join(sorted(SCHEMES)) in page
