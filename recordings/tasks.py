@@ -27,13 +27,7 @@ def download_recording(recording_id):
     if recording is None:
         return "not pending"
     try:
-        with outbound.stream(
-            "GET",
-            recording.source_url,
-            allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
-            timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
-            **recording.dialog.channel.recording_request_options(recording.source_url),
-        ) as response:
+        with provider_file(recording) as response:
             if response.status_code != 200:
                 recording.schedule_retry(
                     f"its host answered HTTP {response.status_code}{credential_hint(recording, response)}"
@@ -169,13 +163,7 @@ def audio_file(recording):
                 for chunk in stored.chunks():
                     local.write(chunk)
         else:
-            with outbound.stream(
-                "GET",
-                recording.source_url,
-                allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
-                timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
-                **recording.dialog.channel.recording_request_options(recording.source_url),
-            ) as response:
+            with provider_file(recording) as response:
                 if response.status_code != 200:
                     raise outbound.OutboundError(f"the recording's host answered HTTP {response.status_code}")
                 size = 0
@@ -188,3 +176,14 @@ def audio_file(recording):
                     local.write(chunk)
         local.flush()
         yield local.name
+
+
+def provider_file(recording):
+    """The recording at its provider's URL, streamed, with the channel's credential where it may go."""
+    return outbound.stream(
+        "GET",
+        recording.source_url,
+        allowed_hosts=settings.RECORDINGS_ALLOWED_HOSTS,
+        timeout=settings.RECORDING_DOWNLOAD_TIMEOUT,
+        **recording.dialog.channel.recording_request_options(recording.source_url),
+    )
