@@ -5,7 +5,12 @@ matter, each falls back to the ORM or to the plain form of the statement.
 - insert_row: the webhook's one INSERT, prepared on the server on a kept cursor (the ORM's save() spent
   more CPU building and adapting the statement than PostgreSQL spent running it).
 - insert_many, insert_many_unless_exist, update_many, execute_bound: the worker's batch statements, one
-  per batch instead of one per call, bound by the server (248 → ~1,000 events/s for one worker).
+  per batch instead of one per call, bound by the server (248 → ~1,000 events/s for one worker; binding on
+  the server alone was 860 → ~1,000). Django's own forms do not fit: bulk_create(ignore_conflicts=True)
+  does not tell which rows it inserted (insert_many_unless_exist must know: those are the new dialogs),
+  bulk_update writes a CASE per column and row, and the option server_side_binding would bind every
+  statement of the process on the server, the webhook's included, where a pooler in transaction mode
+  cannot follow (bench/README.md).
 - lock_in_order: advisory locks in one global order, so batches never deadlock each other.
 - fair_turns: each channel's head of queue through its index (the ORM cannot write a LATERAL join).
 - relax_durability: the worker's commits do not wait for the disk; everything it writes is derived again
