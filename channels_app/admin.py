@@ -133,10 +133,11 @@ class TelephonyChannelForm(forms.ModelForm):
         self.fields["default_country_code"].help_text = TelephonyChannel._meta.get_field(
             "default_country_code"
         ).help_text
-        self.fields["advanced_config"].help_text = (
-            "Field, status and direction mapping, recordings, transcription, ignored events and authentication. "
-            f"authentication.scheme is one of: {', '.join(sorted(authentication.SCHEMES))}."
-        )
+        if "advanced_config" in self.fields:  # not for staff who may only view the channel
+            self.fields["advanced_config"].help_text = (
+                "Field, status and direction mapping, recordings, transcription, ignored events and authentication. "
+                f"authentication.scheme is one of: {', '.join(sorted(authentication.SCHEMES))}."
+            )
         if self.instance.pk:
             self.fields["signature_secret"].help_text += " " + secrets_in_force(self.instance)
 
