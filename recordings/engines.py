@@ -43,6 +43,7 @@ class LocalWhisperEngine:
 @cache
 def whisper_model():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub: the model is on disk
+    # Imported here, on the first transcription: loading them costs every web and worker process seconds.
     from faster_whisper import WhisperModel
 
     model_dir = settings.TRANSCRIPTION_MODEL_DIR
