@@ -237,11 +237,6 @@ def suggest_mapping(payload):
 MIN_MASKED_SECRET = 8  # shorter "secrets" would mask ordinary words of every body
 
 
-def body_token_path(channel):
-    config = channel.mapping.authentication
-    return config.get("path", "token") if config.get("scheme") == "body_token" else None
-
-
 def secrets_in_bodies(channel):
     return [secret for secret in channel.signature_secrets() if len(secret) >= MIN_MASKED_SECRET]
 
@@ -262,7 +257,7 @@ def masked_body_text(raw_event):
         pass
     channel = raw_event.channel
     text = bytes(raw_event.body).decode("utf-8", errors="replace")
-    if path := body_token_path(channel):
+    if path := channel.body_token_path:
         key = re.escape(path.rsplit(".", 1)[-1])
         text = re.sub(rf'("{key}"\s*:\s*")([^"]*)(")', lambda m: m[1] + masked(m[2]) + m[3], text)
         text = re.sub(rf"((?:^|[&\]\[]){key}\]?=)([^&]*)", lambda m: m[1] + masked(unquote_plus(m[2])), text)

@@ -198,13 +198,18 @@ class TelephonyChannel(models.Model):
             "last_error": last_error,
         }
 
+    @property
+    def body_token_path(self):
+        """Where the body-token scheme's secret stands in a payload, or None for any other scheme."""
+        config = self.mapping.authentication
+        return config.get("path", "token") if config.get("scheme") == "body_token" else None
+
     def without_secrets(self, payload):
         """The payload with the body-token secret (scheme body_token) masked: it never leaves the webhook's
         check, not into stored events, the feed, an enrich action or a page."""
-        config = self.mapping.authentication
-        if config.get("scheme") != "body_token":
+        path = self.body_token_path
+        if path is None:
             return payload
-        path = config.get("path", "token")
         value = resolve_path(payload, path)
         return payload if value is MISSING else replaced_at_path(payload, path, masked(str(value)))
 
