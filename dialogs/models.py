@@ -273,9 +273,8 @@ class Dialog(models.Model):
         for dialog in insert_many_unless_exist(missing, conflict_fields=["channel", "call_id"]):
             dialog.is_new, dialog.noted_keys = True, set()  # no events, no feed yet; our insert locks the row
             found[(dialog.channel_id, dialog.call_id)] = dialog
-        if len(found) < len(
-            keys
-        ):  # created by another worker between our read and our insert (SQLite: no advisory locks)
+        # Fewer than asked: another worker created some between our read and our insert (SQLite: no advisory locks).
+        if len(found) < len(keys):
             found.update(
                 {
                     (dialog.channel_id, dialog.call_id): dialog
@@ -517,9 +516,7 @@ class Dialog(models.Model):
         for pk, attempts in stale.values_list("pk", "enrichment_attempts")[:500]:
             if attempts >= settings.ENRICHMENT_MAX_ATTEMPTS:
                 given_up += cls.give_up_enrichment(pk, attempts, now, changes)
-            elif stale.filter(pk=pk).update(
-                enrichment_lease_until=None, enrichment_queued_at=now
-            ):  # not another worker's
+            elif stale.filter(pk=pk).update(enrichment_lease_until=None, enrichment_queued_at=now):  # not another's
                 again.append(pk)
         return again, given_up
 
