@@ -20,7 +20,7 @@ from accounts.models import User, operator_lookups_remembered
 from actions.enrichment import queue_enrichment, requeue_stale_enrichments
 from connective.lib import sql
 from dialogs.calls import IncomingEvent
-from dialogs.models import CallEvent, Dialog, DialogChanges
+from dialogs.models import CallEvent, Dialog, DialogChanges, LiveUpdate
 from recordings.pipeline import dialogs_changed, queue_due_downloads, queue_due_transcriptions
 
 from .mapping import MappingError
@@ -84,13 +84,15 @@ def run(stop, poll_interval=0.2, sweep_interval=60, lease_interval=2):
 
 
 def sweep():
-    """Complete the calls whose final event never came, and queue the downloads and transcriptions due."""
+    """Complete the calls whose final event never came, queue the downloads and transcriptions due, and drop
+    the live changes no stream needs any more."""
     changes = DialogChanges()
     if swept := Dialog.complete_stale(changes=changes):
         log.info("completed %s calls whose final event never came", swept)
     hand_over_safely(changes)
     queue_due_downloads()
     queue_due_transcriptions()
+    LiveUpdate.prune()
 
 
 def hand_over(changes: DialogChanges) -> None:

@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "channels_app.context_processors.backlog_alert",
+                "dialogs.context_processors.live_panel",
             ],
         },
     },
@@ -162,8 +163,15 @@ TRANSCRIPTION_LEASE_SECONDS = env.int("TRANSCRIPTION_LEASE_SECONDS", default=360
 TRANSCRIPTION_RETRY_SECONDS = env.int("TRANSCRIPTION_RETRY_SECONDS", default=120)
 TRANSCRIPTION_MAX_ATTEMPTS = env.int("TRANSCRIPTION_MAX_ATTEMPTS", default=3)
 
-# How often the call history asks for new calls.
+# How often the call history and the live board ask for news when they cannot stream (the fallback).
 PANEL_POLL_SECONDS = env.float("PANEL_POLL_SECONDS", default=5.0)
+# The live stream: on SQLite each web process looks for changes this often (PostgreSQL wakes it with NOTIFY and
+# looks every LIVE_SAFETY_POLL_SECONDS as well); a comment keeps idle connections open every
+# LIVE_HEARTBEAT_SECONDS; the newest LIVE_UPDATES_KEPT changes are kept for streams that reconnect.
+LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=0.25)
+LIVE_SAFETY_POLL_SECONDS = env.float("LIVE_SAFETY_POLL_SECONDS", default=2.0)
+LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=15.0)
+LIVE_UPDATES_KEPT = env.int("LIVE_UPDATES_KEPT", default=100_000)
 # Hosts that recordings may be fetched from although they are private or local.
 RECORDINGS_ALLOWED_HOSTS = env.list("RECORDINGS_ALLOWED_HOSTS", default=[])
 # Hosts an SQS channel's endpoint URL may name although they are private or local (an SQS-compatible

@@ -212,6 +212,7 @@ class Dialog(models.Model):
             for dialog in changed:
                 dialog.updated_at = now
             update_many(changed, MERGED_FIELDS)
+            LiveUpdate.announce([dialog.pk for dialog in changed])
             FeedMessage.objects.bulk_create(
                 [message for dialog in dialogs.values() for message in dialog.unwritten_notes]
             )
@@ -228,6 +229,7 @@ class Dialog(models.Model):
                 moved_from = cls.objects.select_for_update().get(pk=pk)
                 moved_from.rebuild_or_delete()
                 changes.add(moved_from.changes)
+                LiveUpdate.announce([pk])
         return MergeResult(outcomes, changes)
 
     def take_items(self, items, events, stored_elsewhere, new_events, moved):
@@ -411,6 +413,7 @@ class Dialog(models.Model):
         self.enrichment_state, self.enrichment_lease_until = EnrichmentState.NONE, None
         self.make_ready()
         self.save()
+        LiveUpdate.announce([self.pk])
 
     def apply_enrichment(self, outputs, error):
         """Take what the enrich action gave (or how it failed), then let operators see the dialog."""
@@ -430,6 +433,7 @@ class Dialog(models.Model):
             self.extra = {**self.extra, **extra_outputs(outputs)}
         self.make_ready()
         self.save()
+        LiveUpdate.announce([self.pk])
 
     def assign_operator_by_email(self, email):
         self.operator = User.objects.active_by_email(str(email))
@@ -573,6 +577,7 @@ class Dialog(models.Model):
                     f"No final event arrived within {timeout // 60} minutes; the call was completed as it stood.",
                 )
                 dialog.rebuild()
+                LiveUpdate.announce([pk])
                 completed += 1
             if changes is not None:
                 changes.add(dialog.changes)
@@ -696,3 +701,39 @@ class FeedMessage(models.Model):
 
     def __str__(self):
         return self.text
+
+
+class LiveUpdate(models.Model):
+    """ "This dialog changed", written in the transaction of the change: the operator panel's live streams read
+    the dialog's state as it is then. The ids order the changes, so a stream that lost its connection resumes
+    after the last one it saw (Last-Event-ID); the oldest rows are dropped by the worker's sweep."""
+
+    id = models.BigAutoField(primary_key=True)
+    dialog_id = models.BigIntegerField()  # not a foreign key: a deleted dialog leaves a change the stream skips
+    created_at = models.DateTimeField(default=timezone.now)
+
+    NOTIFY_CHANNEL = "connective_live"
+
+    @classmethod
+    def announce(cls, dialog_ids):
+        """Record that these dialogs changed; on PostgreSQL the open streams are woken when the change commits."""
+        if not dialog_ids:
+            return
+        now = timezone.now()
+        cls.objects.bulk_create([cls(dialog_id=pk, created_at=now) for pk in dialog_ids])
+        connection = transaction.get_connection()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_notify(%s, '')", [cls.NOTIFY_CHANNEL])
+
+    @classmethod
+    def latest_id(cls):
+        return cls.objects.aggregate(latest=models.Max("id"))["latest"] or 0
+
+    @classmethod
+    def prune(cls, keep=None):
+        """Drop all but the newest `keep` changes (LIVE_UPDATES_KEPT): enough for any reconnect; a stream that
+        was away longer gets the whole board instead. The number dropped."""
+        keep = settings.LIVE_UPDATES_KEPT if keep is None else keep
+        boundary = cls.latest_id() - keep
+        return cls.objects.filter(id__lte=boundary).delete()[0] if boundary > 0 else 0

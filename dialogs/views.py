@@ -5,7 +5,7 @@ from contextlib import ExitStack
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
@@ -24,7 +24,8 @@ from .filters import (
     visible_channels,
 )
 from .history import history, our_copy, playable, recording_source
-from .models import Dialog, Topic
+from .live import Viewer, board_messages
+from .models import Dialog, LiveUpdate, Topic
 
 RANGE = re.compile(r"^bytes=\d*-\d*$")
 PASSED_ON_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges", "Last-Modified", "ETag")
@@ -55,9 +56,22 @@ def dialog_list(request):
             "topics": Topic.objects.all(),
             "statuses": CANONICAL_STATUSES,
             "paged": bool(request.GET.get("after")),
-            "poll_ms": int(settings.PANEL_POLL_SECONDS * 1000),
+            "board": live_board(request.user),
         },
     )
+
+
+def live_board(user):
+    """The live board as the page starts it: its calls, and the change its stream resumes after."""
+    cursor = LiveUpdate.latest_id()
+    return {"calls": board_messages(user, Viewer.of(user)), "cursor": cursor}
+
+
+@login_required
+@require_GET
+def live_board_json(request):
+    """The live board for a panel that cannot stream (the fallback poll)."""
+    return JsonResponse(live_board(request.user))
 
 
 @login_required
@@ -72,8 +86,9 @@ def new_rows(request):
 
 
 def visible_dialog(request, pk):
+    """A dialog the user may see, finished or not: the live board links to calls in progress."""
     return get_object_or_404(
-        Dialog.objects.visible_to(request.user).in_panel().select_related("channel__bot", "operator", "topic"), pk=pk
+        Dialog.objects.visible_to(request.user).select_related("channel__bot", "operator", "topic"), pk=pk
     )
 
 

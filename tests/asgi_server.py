@@ -1,0 +1,64 @@
+"""The production web server (ASGI) on the test database, for tests of what needs it: the live stream.
+
+    def test_x(asgi_server):
+        requests.get(asgi_server.url + "/panel/")
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).parent.parent
+
+
+class ASGIServer:
+    def __init__(self, url, process):
+        self.url, self.process = url, process
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_asgi_server(database_url, **env):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "connective.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+        + ["--log-level", "warning", "--timeout-graceful-shutdown", "2"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", **env},
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the ASGI server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return ASGIServer(f"http://127.0.0.1:{port}", process)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the ASGI server did not start within 30 s")
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    from tests.conftest import test_database_url
+
+    server = start_asgi_server(test_database_url(), LIVE_POLL_SECONDS="0.05", LIVE_HEARTBEAT_SECONDS="1")
+    yield server
+    server.stop()
