@@ -1,7 +1,7 @@
 """The production web server (ASGI) on the test database, for tests of what needs it: the live stream.
 
-    def test_x(asgi_server):
-        requests.get(asgi_server.url + "/panel/")
+def test_x(asgi_server):
+    requests.get(asgi_server.url + "/panel/")
 """
 
 import os

@@ -19,7 +19,12 @@ from dialogs.models import Dialog
 # Django's own listen backlog of 10 resets the connections of a 50-request burst.
 WSGIServer.request_queue_size = 128
 
-pytest_plugins = ["tests.asgi_server", "tests.browser", "tests.http_server", "tests.panel_helpers"]  # shared fixtures, everywhere
+pytest_plugins = [
+    "tests.asgi_server",
+    "tests.browser",
+    "tests.http_server",
+    "tests.panel_helpers",
+]  # shared fixtures, everywhere
 
 PROJECT_DIR = Path(__file__).parent.parent
 
