@@ -20,7 +20,13 @@ class ASGIServer:
     def __init__(self, url, process):
         self.url, self.process = url, process
 
+    @property
+    def port(self):
+        return int(self.url.rsplit(":", 1)[1])
+
     def stop(self):
+        if self.process.poll() is not None:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -34,8 +40,8 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def start_asgi_server(database_url, **env):
-    port = free_port()
+def start_asgi_server(database_url, port=None, **env):
+    port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "connective.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
         + ["--log-level", "warning", "--timeout-graceful-shutdown", "2"],
@@ -55,10 +61,25 @@ def start_asgi_server(database_url, **env):
     raise AssertionError("the ASGI server did not start within 30 s")
 
 
+TEST_SETTINGS = {"LIVE_POLL_SECONDS": "0.05", "LIVE_HEARTBEAT_SECONDS": "1"}
+
+
 @pytest.fixture
-def asgi_server(transactional_db):
+def start_server(transactional_db):
+    """Start ASGI servers on the test database (again on a port of an earlier one, to restart it)."""
     from tests.conftest import test_database_url
 
-    server = start_asgi_server(test_database_url(), LIVE_POLL_SECONDS="0.05", LIVE_HEARTBEAT_SECONDS="1")
-    yield server
-    server.stop()
+    servers = []
+
+    def start(port=None):
+        servers.append(start_asgi_server(test_database_url(), port, **TEST_SETTINGS))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def asgi_server(start_server):
+    return start_server()
