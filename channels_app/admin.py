@@ -167,8 +167,17 @@ class TelephonyChannelAdmin(SaneQueryMixin, admin.ModelAdmin):
         ),
         ("Number normalization", {"fields": ["default_country_code"]}),
         (
-            "Enrichment and transcription",
-            {"fields": ["enrich_action", "enrich_error_action", "default_operator", "auto_transcription"]},
+            "Enrichment, caller lookup and transcription",
+            {
+                "fields": [
+                    "enrich_action",
+                    "enrich_error_action",
+                    "caller_lookup_action",
+                    "caller_lookup_deadline",
+                    "default_operator",
+                    "auto_transcription",
+                ]
+            },
         ),
     ]
 

@@ -7,7 +7,7 @@ from functools import cached_property
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
@@ -106,6 +106,20 @@ class TelephonyChannel(models.Model):
         max_length=16, choices=EnrichErrorAction.choices, default=EnrichErrorAction.SKIP
     )
     auto_transcription = models.BooleanField(default=False)
+    caller_lookup_action = models.ForeignKey(
+        "actions.Action",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="lookup_channels",
+        help_text="Run on a call's first event; its outputs (caller_name, caller_url, caller_company, …) show on "
+        "the caller card.",
+    )
+    caller_lookup_deadline = models.FloatField(
+        default=2.0,
+        validators=[MinValueValidator(0.2), MaxValueValidator(10)],
+        help_text="Seconds the caller lookup may take; a slower one is shown as failed (0.2 to 10).",
+    )
     recording_secret_encrypted = models.TextField(blank=True, editable=False)
     signature_secrets_encrypted = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import User, operator_lookups_remembered
 from actions.enrichment import queue_enrichment, requeue_stale_enrichments
+from actions.lookup import start_caller_lookups
 from connective.lib import sql
 from dialogs.calls import IncomingEvent
 from dialogs.models import CallEvent, Dialog, DialogChanges, LiveUpdate
@@ -97,6 +98,8 @@ def sweep():
 
 def hand_over(changes: DialogChanges) -> None:
     """After the commit of a change of dialogs: what it asks of the features that follow a call."""
+    if changes.created:
+        start_caller_lookups(changes.created)
     for pk in changes.to_enrich:
         queue_enrichment(pk)
     if changes.media_changed:

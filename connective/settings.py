@@ -218,6 +218,10 @@ ENRICHMENT_LEASE_MARGIN = env.float("ENRICHMENT_LEASE_MARGIN", default=30)
 ENRICHMENT_MAX_ATTEMPTS = env.int("ENRICHMENT_MAX_ATTEMPTS", default=3)
 # Hosts that actions may call although they are private or local (e.g. a CRM inside the network).
 ACTIONS_ALLOWED_HOSTS = env.list("ACTIONS_ALLOWED_HOSTS", default=[])
+# Caller lookups run in this many threads of each event worker; beyond CALLER_LOOKUP_MAX_AT_ONCE waiting or
+# running, a new call's lookup fails at once ("too many lookups at once") rather than wait past its deadline.
+CALLER_LOOKUP_THREADS = env.int("CALLER_LOOKUP_THREADS", default=4)
+CALLER_LOOKUP_MAX_AT_ONCE = env.int("CALLER_LOOKUP_MAX_AT_ONCE", default=100)
 
 # Background tasks (enrichment, downloads, transcription) run on django-q2: its Redis broker when
 # REDIS_URL is set, otherwise its ORM broker in the main database so a laptop needs nothing else.

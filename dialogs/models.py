@@ -127,6 +127,18 @@ class Dialog(models.Model):
     number_digits = models.CharField(
         max_length=140, blank=True, editable=False, help_text="The digits of both numbers, for the number search."
     )
+    customer_key = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="The customer's number as the caller card matches it: E.164 when valid, else its digits.",
+    )
+    caller_lookup = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="The caller lookup action's run: state (pending, done, failed), outputs, error, at.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -159,6 +171,8 @@ class Dialog(models.Model):
                 name="dialog_enrichment_pending",
                 condition=models.Q(enrichment_state="pending"),
             ),
+            # The caller card: a number's earlier calls, newest first.
+            models.Index(fields=["customer_key", "-started_at", "-id"], name="dialog_customer_history"),
         ]
 
     is_new = False  # set on a dialog created by this merge
@@ -352,6 +366,7 @@ class Dialog(models.Model):
             "callee", state.callee_number, (self.callee_number, self.callee_number_valid)
         )
         self.number_digits = " ".join(digits_of(number) for number in (self.caller_number, self.callee_number))
+        self.customer_key = customer_key_of(self)
         if mapping.recordings["enabled"]:
             self.recording_url = state.recording_url
         if mapping.transcription["enabled"] and mapping.transcription["source"] == "provider":
@@ -525,6 +540,12 @@ class Dialog(models.Model):
         return again, given_up
 
     @classmethod
+    def keep_caller_lookup(cls, dialog_ids, lookup):
+        """Store the state of the dialogs' caller lookup (see actions/lookup.py): one UPDATE of that column
+        alone, which a merge never writes, so neither waits for nor undoes the other's work."""
+        return cls.objects.filter(pk__in=dialog_ids).update(caller_lookup=lookup)
+
+    @classmethod
     def give_up_enrichment(cls, pk, attempts, now, changes=None):
         with transaction.atomic():
             dialog = cls.objects.select_for_update().filter(pk=pk, enrichment_state=EnrichmentState.PENDING).first()
@@ -584,14 +605,31 @@ class Dialog(models.Model):
         return completed
 
 
-# What merging events may change in a dialog: all but its identity.
+# What merging events may change in a dialog: all but its identity, and the caller lookup, which its own
+# thread writes with one UPDATE of that column (Dialog.keep_caller_lookup).
 MERGED_FIELDS = [
-    field.name for field in Dialog._meta.concrete_fields if field.name not in ("id", "channel", "call_id", "created_at")
+    field.name
+    for field in Dialog._meta.concrete_fields
+    if field.name not in ("id", "channel", "call_id", "created_at", "caller_lookup")
 ]
 
 
 def digits_of(number):
     return "".join(character for character in number or "" if character.isdigit())[:69]
+
+
+def customer_party(dialog):
+    """The customer's number (see Dialog.customer_number), and whether it is valid (else kept as sent)."""
+    if dialog.direction == "out":
+        return dialog.callee_number, dialog.callee_number_valid
+    return dialog.caller_number, dialog.caller_number_valid
+
+
+def customer_key_of(dialog):
+    """The customer's number as the caller card matches a number's calls: E.164 when it is valid, else
+    its digits only."""
+    number, valid = customer_party(dialog)
+    return number if valid else digits_of(number)
 
 
 def extra_outputs(outputs):

@@ -13,6 +13,7 @@ from connective.lib import outbound
 from recordings.audio import SIGNATURES, declared_as_audio, sniff
 from recordings.models import Recording, Transcript
 
+from .caller import caller_card
 from .calls import CANONICAL_STATUSES
 from .filters import (
     apply_filters,
@@ -108,8 +109,17 @@ def dialog_detail(request, pk):
             "turns": [turn for turn in (transcript.segments if transcript else []) if turn.get("speaker")],
             "transcript_meta": transcript,
             "transcription_obstacle": Recording.transcription_obstacle(dialog),
+            "caller_card": caller_card(dialog, request.user),
         },
     )
+
+
+@login_required
+@require_GET
+def dialog_caller(request, pk):
+    """The caller card alone, for the pop-up and the live board: calls in progress too."""
+    dialog = get_object_or_404(Dialog.objects.visible_to(request.user), pk=pk)
+    return render(request, "panel/caller_card.html", {"card": caller_card(dialog, request.user)})
 
 
 @login_required
