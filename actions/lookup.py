@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from dialogs.models import Dialog
+from dialogs.models import Dialog, LiveUpdate
 
 from .kinds import KINDS
 
@@ -108,8 +108,8 @@ def store_safely(dialog_id, lookup):
 
 
 def stored(dialog_id):
-    """The dialog's caller card changed: the live board is told here."""
-    log.debug("caller lookup of dialog %s: stored", dialog_id)
+    """The dialog's caller card changed: the live board and the pop-up show it."""
+    LiveUpdate.announce([dialog_id])
 
 
 class LookupPool:

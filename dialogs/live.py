@@ -31,6 +31,7 @@ STATE_COLUMNS = (
     "operator__first_name",
     "operator__last_name",
     "topic__name",
+    "caller_lookup",
 )
 
 
@@ -86,6 +87,8 @@ def state_of(dialog, seq):
         "answered_at": dialog.answered_at.isoformat() if dialog.answered_at else None,
         "is_test": dialog.is_test,
         "in_history": dialog.ready_at is not None,
+        "caller_name": str((dialog.caller_lookup or {}).get("outputs", {}).get("caller_name") or "")[:200],
+        "lookup": (dialog.caller_lookup or {}).get("state", ""),
         "url": reverse("panel-dialog", args=[dialog.pk]),
         "bot_id": dialog.channel.bot_id,
         "operator_user_id": dialog.operator_id,

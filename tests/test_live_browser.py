@@ -73,6 +73,7 @@ def test_the_ringing_call_pops_up_for_its_operator_only_and_moves_from_the_board
     assert time.monotonic() - sent < 2, "the pop-up shows within 2 s of the delivery"
     pk = Dialog.objects.get(call_id=call_id).pk
     assert "+358409401234" in notice(pages["mika"], pk).inner_text()
+    notice(pages["mika"], pk).locator(".caller-card .first-time").wait_for(timeout=3000)  # the caller card
     row(pages["mika"], pk).wait_for(timeout=2000)
     row(pages["root"], pk).wait_for(timeout=2000)
     assert "ringing" in row(pages["root"], pk).inner_text()

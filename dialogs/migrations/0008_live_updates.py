@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dialogs", "0006_enrichment_lease"),
+        ("dialogs", "0007_caller_card"),
     ]
 
     operations = [
