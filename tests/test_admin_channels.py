@@ -21,6 +21,7 @@ def channel_form(bot, **fields):
         "advanced_config": "{}",
         "default_country_code": "+380",
         "enrich_error_action": "skip",
+        "caller_lookup_deadline": "2",
         "preset": "",
         "sqs_queue-TOTAL_FORMS": "0",
         "sqs_queue-INITIAL_FORMS": "0",
