@@ -1,4 +1,4 @@
-"""The production web server (ASGI) on the test database, for tests of what needs it: the live stream.
+"""The production web server (connective.serve) on the test database, for tests of what needs it: the live stream.
 
 def test_x(asgi_server):
     requests.get(asgi_server.url + "/panel/")
@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 PROJECT_DIR = Path(__file__).parent.parent
 
@@ -43,22 +44,29 @@ def free_port():
 def start_asgi_server(database_url, port=None, **env):
     port = port or free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "connective.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--log-level", "warning", "--timeout-graceful-shutdown", "2"],
+        [sys.executable, "-m", "connective.serve", "--graceful-timeout", "2"],
         cwd=PROJECT_DIR,
-        env={**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", **env},
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": "1",
+            "LOG_LEVEL": "warning",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        },
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the ASGI server exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            raise AssertionError(f"the web server exited with {process.returncode}")
+        try:  # gunicorn listens before its worker has loaded the application: wait for an answer
+            requests.get(f"http://127.0.0.1:{port}/health/", timeout=5)
             return ASGIServer(f"http://127.0.0.1:{port}", process)
-        except OSError:
+        except requests.RequestException:
             time.sleep(0.1)
     process.kill()
-    raise AssertionError("the ASGI server did not start within 30 s")
+    raise AssertionError("the web server did not start within 30 s")
 
 
 TEST_SETTINGS = {"LIVE_POLL_SECONDS": "0.05", "LIVE_HEARTBEAT_SECONDS": "1"}
