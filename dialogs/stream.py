@@ -189,14 +189,22 @@ def resume_point(request):
 async def live_stream(request):
     if not isinstance(request, ASGIRequest):
         return HttpResponse("The live stream needs the ASGI server; the panel polls.", status=503)
-    user = await request.auser()
-    if not user.is_authenticated or not user.is_active:
+    user = await in_thread(logged_in_user)(request)
+    if user is None:
         return HttpResponse("Log in to follow the live calls.", status=403)
     viewer = await in_thread(Viewer.of)(user)
     response = StreamingHttpResponse(events(user, viewer, resume_point(request)), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
+
+
+def logged_in_user(request):
+    """The request's active user, or None. Read on the shared threads: `request.auser()` would read the session
+    on the request's own thread, whose database connection then stays open for as long as the stream does."""
+    close_old_connections()
+    user = request.user
+    return user if user.is_authenticated and user.is_active else None
 
 
 async def events(user, viewer, after):

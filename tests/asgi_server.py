@@ -79,8 +79,8 @@ def start_server(transactional_db):
 
     servers = []
 
-    def start(port=None):
-        servers.append(start_asgi_server(test_database_url(), port, **TEST_SETTINGS))
+    def start(port=None, **env):
+        servers.append(start_asgi_server(test_database_url(), port, **TEST_SETTINGS, **env))
         return servers[-1]
 
     yield start
