@@ -4,7 +4,7 @@ them. A call's state here is the dialog as it is when read, so a late or repeate
 import json
 from dataclasses import dataclass
 
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.urls import reverse
 
 from .models import Dialog, LiveUpdate
@@ -103,13 +103,18 @@ def gone(pk, seq):
 PRIVATE_KEYS = ("bot_id", "operator_user_id")
 
 
-def message_for(state, viewer):
-    """What a viewer's stream sends of a state: nothing when they may not see it."""
+def public_state(state, viewer):
+    """What a viewer's stream shows of a state: nothing when they may not see it."""
     if not viewer.may_see(state):
         return None
     public = {key: value for key, value in state.items() if key not in PRIVATE_KEYS}
     public["notify"] = state["phase"] != "gone" and viewer.is_concerned(state)
-    return json.dumps(public, separators=(",", ":"))
+    return public
+
+
+def message_for(state, viewer):
+    public = public_state(state, viewer)
+    return json.dumps(public, separators=(",", ":")) if public is not None else None
 
 
 def states(seq_by_dialog):
@@ -123,7 +128,7 @@ def states(seq_by_dialog):
     return [found.get(pk) or gone(pk, seq) for pk, seq in seq_by_dialog.items()]
 
 
-def live_calls(user):
+def live_calls(user, seq):
     """The board: the calls the user may see that ring or are in progress now, newest first."""
     dialogs = (
         Dialog.objects.visible_to(user)
@@ -132,22 +137,28 @@ def live_calls(user):
         .only(*STATE_COLUMNS)
         .order_by("-started_at", "-id")[:BOARD_LIMIT]
     )
-    seq = LiveUpdate.latest_id()
     return [state_of(dialog, seq) for dialog in dialogs]
 
 
-def board_messages(user, viewer):
-    return [json.loads(text) for state in live_calls(user) if (text := message_for(state, viewer))]
+def board(user, viewer):
+    """The board as a viewer sees it, and the change it is as of: read first, so that a stream resuming after it
+    misses nothing committed while the board was read."""
+    seq = LiveUpdate.latest_id()
+    calls = [public for state in live_calls(user, seq) if (public := public_state(state, viewer))]
+    return {"calls": calls, "cursor": seq}
 
 
 def changes_since(after):
     """The states of the dialogs changed after change `after`, oldest change first; None when the changes are
     no longer all kept (or too many): the stream sends the whole board instead."""
-    first_kept = LiveUpdate.objects.order_by("id").values_list("id", flat=True).first()
-    latest = LiveUpdate.latest_id()
-    if after > latest or (first_kept is not None and after < first_kept - 1):
+    kept = LiveUpdate.objects.aggregate(first=Min("id"), latest=Max("id"))
+    if after > (kept["latest"] or 0) or (kept["first"] is not None and after < kept["first"] - 1):
         return None
-    if LiveUpdate.objects.filter(id__gt=after).count() > REPLAY_LIMIT:
+    rows = LiveUpdate.objects.filter(id__gt=after).order_by("id").values_list("id", "dialog_id")[: REPLAY_LIMIT + 1]
+    if len(rows) > REPLAY_LIMIT:
         return None
-    changed = LiveUpdate.objects.filter(id__gt=after).values("dialog_id").annotate(seq=Max("id")).order_by("seq")
-    return states({row["dialog_id"]: row["seq"] for row in changed})
+    seq_by_dialog = {}
+    for pk, dialog_id in rows:  # each dialog once, at its latest change, in the order of those changes
+        seq_by_dialog.pop(dialog_id, None)
+        seq_by_dialog[dialog_id] = pk
+    return states(seq_by_dialog)

@@ -22,7 +22,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from accounts.models import User
 
-from .live import Viewer, board_messages, changes_since, message_for, states
+from .live import Viewer, board, changes_since, message_for, states
 from .models import LiveUpdate
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ async def events(user, viewer, after):
         yield "retry: 3000\n\n"
         replay = await in_thread(changes_since)(after) if after is not None else None
         if replay is None:
-            yield sse("board", json.dumps(await in_thread(board_messages)(user, viewer)))
+            yield sse("board", json.dumps((await in_thread(board)(user, viewer))["calls"]))
         else:
             for state in replay:
                 if text := message_for(state, viewer):
@@ -241,7 +241,7 @@ async def live_messages(user, subscription):
             subscription.overflowed = False
             while not subscription.queue.empty():
                 subscription.queue.get_nowait()
-            yield sse("board", json.dumps(await in_thread(board_messages)(user, subscription.viewer)))
+            yield sse("board", json.dumps((await in_thread(board)(user, subscription.viewer))["calls"]))
         if time.monotonic() - refreshed > VIEWER_REFRESH_SECONDS:  # bots joined or left, or the user deactivated
             refreshed = time.monotonic()
             if not await in_thread(still_active)(user.pk):

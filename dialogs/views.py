@@ -25,8 +25,8 @@ from .filters import (
     visible_channels,
 )
 from .history import history, our_copy, playable, recording_source
-from .live import Viewer, board_messages
-from .models import Dialog, LiveUpdate, Topic
+from .live import Viewer, board
+from .models import Dialog, Topic
 
 RANGE = re.compile(r"^bytes=\d*-\d*$")
 PASSED_ON_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges", "Last-Modified", "ETag")
@@ -64,8 +64,7 @@ def dialog_list(request):
 
 def live_board(user):
     """The live board as the page starts it: its calls, and the change its stream resumes after."""
-    cursor = LiveUpdate.latest_id()
-    return {"calls": board_messages(user, Viewer.of(user)), "cursor": cursor}
+    return board(user, Viewer.of(user))
 
 
 @login_required
