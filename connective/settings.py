@@ -176,6 +176,10 @@ LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=0.25)
 LIVE_SAFETY_POLL_SECONDS = env.float("LIVE_SAFETY_POLL_SECONDS", default=2.0)
 LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=15.0)
 LIVE_UPDATES_KEPT = env.int("LIVE_UPDATES_KEPT", default=100_000)
+# A stream more than LIVE_QUEUE_SIZE changes behind (a slow client) gets the whole board instead of each; a
+# stream re-reads its user's bots (and ends when the user is deactivated) every LIVE_VIEWER_REFRESH_SECONDS.
+LIVE_QUEUE_SIZE = env.int("LIVE_QUEUE_SIZE", default=500)
+LIVE_VIEWER_REFRESH_SECONDS = env.float("LIVE_VIEWER_REFRESH_SECONDS", default=60.0)
 # Hosts that recordings may be fetched from although they are private or local.
 RECORDINGS_ALLOWED_HOSTS = env.list("RECORDINGS_ALLOWED_HOSTS", default=[])
 # Hosts an SQS channel's endpoint URL may name although they are private or local (an SQS-compatible

@@ -27,11 +27,9 @@ from .models import LiveUpdate
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 500  # a stream further behind than this gets the whole board instead of each change
 START_MARGIN = 200
 GAP_PATIENCE = 10.0  # seconds a missing change id is awaited (a transaction committing late) before it is given up
 READ_LIMIT = 5000
-VIEWER_REFRESH_SECONDS = 60.0
 
 
 def in_thread(function):
@@ -57,7 +55,7 @@ def starting_point():
 class Subscription:
     def __init__(self, viewer):
         self.viewer = viewer
-        self.queue = asyncio.Queue(QUEUE_SIZE)
+        self.queue = asyncio.Queue(settings.LIVE_QUEUE_SIZE)
         self.overflowed = False
 
     def offer(self, cursor, text):
@@ -242,7 +240,9 @@ async def live_messages(user, subscription):
             while not subscription.queue.empty():
                 subscription.queue.get_nowait()
             yield sse("board", json.dumps((await in_thread(board)(user, subscription.viewer))["calls"]))
-        if time.monotonic() - refreshed > VIEWER_REFRESH_SECONDS:  # bots joined or left, or the user deactivated
+        if (
+            time.monotonic() - refreshed > settings.LIVE_VIEWER_REFRESH_SECONDS
+        ):  # bots joined or left, or the user deactivated
             refreshed = time.monotonic()
             if not await in_thread(still_active)(user.pk):
                 return

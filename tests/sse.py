@@ -26,6 +26,7 @@ class Stream:
         self.events = queue.Queue()
         self.last_event_id = last_event_id
         self.seen = []
+        self.ended = threading.Event()  # the server ended the stream (or the test closed it)
         if self.response.status_code == 200:
             threading.Thread(target=self.read, daemon=True).start()
 
@@ -45,6 +46,7 @@ class Stream:
                     event_id = line[4:]
         except Exception:  # closed by the test
             pass
+        self.ended.set()
 
     def next(self, kind=None, timeout=10, where=lambda event: True):
         """The next event of this kind (and matching `where`); the events skipped on the way are kept in `seen`."""
